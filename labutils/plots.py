@@ -1,0 +1,176 @@
+"""Plot helpers: each takes data and an optional ``ax`` and returns the figure.
+
+None of them calls ``plt.show()`` or changes global settings; ``use_book_style`` is the one
+explicit style call a notebook makes in its setup cell.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from labutils.train import History
+
+
+def use_book_style() -> None:
+    """The book's figure style (call once per notebook)."""
+    plt.style.use("seaborn-v0_8-whitegrid")
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "axes.titlesize": "medium",
+                         "image.cmap": "gray"})
+
+
+def _axes(ax, ncols: int = 1, figsize=(5, 3.5)):
+    if ax is not None:
+        axes = np.atleast_1d(ax)
+        return axes[0].figure, list(axes)
+    fig, axes = plt.subplots(1, ncols, figsize=(figsize[0] * ncols, figsize[1]), squeeze=False)
+    return fig, list(axes[0])
+
+
+def plot_history(history: History, metrics: Sequence[str] = (), *, ax=None,
+                 title: str | None = None) -> Figure:
+    """Learning curves: loss, then one panel per named metric (train and validation)."""
+    fig, axes = _axes(ax, ncols=1 + len(metrics))
+    if len(axes) < 1 + len(metrics):
+        raise ValueError(f"need {1 + len(metrics)} axes, got {len(axes)}")
+    epochs = np.arange(1, history.epochs + 1)
+    panels = [("loss", history.train_loss, history.val_loss)]
+    for name in metrics:
+        if name not in history.train_metrics and name not in history.val_metrics:
+            raise KeyError(f"metric {name!r} not in history; it has "
+                           f"{sorted(set(history.train_metrics) | set(history.val_metrics))}")
+        panels.append((name, history.train_metrics.get(name, []), history.val_metrics.get(name, [])))
+    for a, (name, train, val) in zip(axes, panels):
+        if train:
+            a.plot(epochs[:len(train)], train, "o-", label="train", ms=3)
+        if val:
+            a.plot(epochs[:len(val)], val, "s--", label="validation", ms=3)
+        if history.best_epoch is not None:
+            a.axvline(history.best_epoch + 1, color="grey", lw=0.8, ls=":", label="best")
+        a.set_xlabel("epoch")
+        a.set_ylabel(name)
+        a.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _to_display(images: torch.Tensor | np.ndarray, mean, std) -> np.ndarray:
+    x = torch.as_tensor(images).detach().float().cpu()
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W) or (N, H, W), got {tuple(x.shape)}")
+    if mean is not None:
+        x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+    elif x.max() > 1.5:  # uint8 range
+        x = x / 255
+    return x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+def show_images(images: torch.Tensor | np.ndarray, labels: Sequence | None = None, *,
+                class_names: Sequence[str] | None = None, mean=None, std=None, ncols: int = 8,
+                title: str | None = None, size: float = 1.3) -> Figure:
+    """A grid of images (N, C, H, W), denormalised with ``mean``/``std`` if given, with labels."""
+    x = _to_display(images, mean, std)
+    n = len(x)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(labels is not None)),
+                             squeeze=False)
+    for i, a in enumerate(axes.flat):
+        a.axis("off")
+        if i >= n:
+            continue
+        img = x[i]
+        a.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        if labels is not None:
+            label = labels[i]
+            label = int(label) if isinstance(label, (torch.Tensor, np.integer)) else label
+            a.set_title(class_names[label] if class_names is not None else str(label), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
+                          class_names: Sequence[str], *, normalize: bool = True, ax=None,
+                          title: str = "Confusion matrix") -> Figure:
+    """Heatmap of the confusion matrix (rows: true class, columns: predicted)."""
+    import seaborn as sns
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(y_true, y_pred, labels=range(len(class_names)))
+    if normalize:
+        cm = cm / cm.sum(axis=1, keepdims=True).clip(min=1)
+    fig, (a,) = _axes(ax, figsize=(0.55 * len(class_names) + 2.5, 0.5 * len(class_names) + 1.5))
+    sns.heatmap(cm, annot=True, fmt=".2f" if normalize else "d", cmap="Blues", cbar=False,
+                xticklabels=class_names, yticklabels=class_names, ax=a, annot_kws={"size": 7})
+    a.set_xlabel("predicted class")
+    a.set_ylabel("true class")
+    a.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8, title: str | None = None,
+                 size: float = 1.0) -> Figure:
+    """Filters of a conv layer, weight (out, in, kH, kW): one panel per output channel.
+
+    Single-input-channel filters are shown on a symmetric blue-white-red scale; three-channel
+    filters as RGB images rescaled to [0, 1].
+    """
+    w = torch.as_tensor(weight).detach().float().cpu()
+    if w.ndim == 2:
+        w = w[None, None]
+    if w.ndim != 4:
+        raise ValueError(f"weight must be (out, in, kH, kW), got {tuple(w.shape)}")
+    n = w.shape[0]
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    vmax = float(w.abs().max()) or 1.0
+    for i, a in enumerate(axes.flat):
+        a.set_xticks([])
+        a.set_yticks([])
+        if i >= n:
+            a.axis("off")
+            continue
+        if w.shape[1] == 3:
+            rgb = w[i].permute(1, 2, 0)
+            a.imshow(((rgb - rgb.min()) / (rgb.max() - rgb.min() + 1e-12)).numpy())
+        else:
+            a.imshow(w[i, 0].numpy(), cmap="bwr", vmin=-vmax, vmax=vmax)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, ncols: int = 8,
+                      title: str | None = None, size: float = 1.2) -> Figure:
+    """Activation maps of one image, shape (C, H, W): one panel per channel, own colour scale."""
+    m = torch.as_tensor(maps).detach().float().cpu()
+    if m.ndim == 4 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 3:
+        raise ValueError(f"maps must be (C, H, W), got {tuple(m.shape)}")
+    n = m.shape[0]
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, a in enumerate(axes.flat):
+        a.axis("off")
+        if i < n:
+            a.imshow(m[i].numpy(), cmap="viridis")
+            a.set_title(f"ch {i}", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

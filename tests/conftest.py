@@ -1,0 +1,27 @@
+"""Shared fixtures. Data tests read the real datasets under $LAB_DATA (CI: ../shared/data)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from labutils.data import data_root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_outputs(tmp_path_factory, monkeypatch):
+    """Caches and run reports go to a temporary folder, never into the repository."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("LAB_CACHE", str(base / "cache"))
+    monkeypatch.setenv("LAB_RUNS", str(base / "runs"))
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """The data root holding the real datasets; fails loudly if they are not there."""
+    root = data_root()
+    if not (root / "MNIST" / "raw").is_dir():
+        pytest.fail(f"the real datasets are not under {root}: set LAB_DATA (e.g. "
+                    f"LAB_DATA=../shared/data) before running the tests")
+    return root

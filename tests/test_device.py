@@ -1,0 +1,60 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from labutils.device import describe_device, pick_device, seed_everything
+
+
+def test_pick_device_prefers_accelerators_then_cpu(capsys):
+    device = pick_device()
+    expected = "cuda" if torch.cuda.is_available() else (
+        "mps" if torch.backends.mps.is_available() else "cpu")
+    assert device.type == expected
+    assert "Using device:" in capsys.readouterr().out
+
+
+def test_pick_device_respects_env_and_argument(monkeypatch):
+    monkeypatch.setenv("LAB_DEVICE", "cpu")
+    assert pick_device(verbose=False) == torch.device("cpu")
+    assert pick_device("cpu", verbose=False).type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_pick_device_rejects_unavailable_cuda():
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pick_device("cuda", verbose=False)
+
+
+def test_describe_cpu_names_threads():
+    assert describe_device(torch.device("cpu")) == f"cpu ({torch.get_num_threads()} threads)"
+
+
+def draws():
+    return random.random(), np.random.rand(), torch.rand(3).tolist()
+
+
+def test_seed_everything_reproduces_all_generators():
+    rng1 = seed_everything(123)
+    first, g1 = draws(), rng1.random()
+    rng2 = seed_everything(123)
+    assert draws() == first and rng2.random() == g1
+    seed_everything(124)
+    assert draws() != first
+
+
+def test_seed_everything_deterministic_flag():
+    try:
+        seed_everything(0, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+        seed_everything(0)
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "7"])
+def test_seed_everything_rejects_bad_seed(bad):
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(bad)

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import recall_score
+from torch import nn
+
+from labutils.metrics import accuracy, count_parameters, per_class_accuracy, predict
+
+
+def test_accuracy_counts_argmax_hits():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 1.0]])
+    assert accuracy(logits, torch.tensor([0, 1, 1])).item() == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        accuracy(logits, torch.tensor([0, 1]))
+
+
+def test_per_class_accuracy_matches_sklearn_recall():
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    np.testing.assert_allclose(per_class_accuracy(y, p, 4), recall_score(y, p, average=None))
+    assert np.isnan(per_class_accuracy(np.array([0, 0]), np.array([0, 1]), 2)[1])
+
+
+def test_predict_returns_probabilities():
+    model = nn.Linear(3, 5)
+    x = torch.randn(7, 3)
+    y_true, y_pred, probs = predict(model, [(x[:4], torch.arange(4)), (x[4:], torch.arange(3))],
+                                    torch.device("cpu"))
+    assert probs.shape == (7, 5) and np.allclose(probs.sum(1), 1, atol=1e-6)
+    assert y_true.tolist() == [0, 1, 2, 3, 0, 1, 2]
+    assert np.array_equal(y_pred, model(x).argmax(1).numpy())
+
+
+def test_count_parameters():
+    model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Linear(4, 2))  # 6*25+6 and 4*2+2
+    assert count_parameters(model) == 156 + 10
+    model[1].requires_grad_(False)
+    assert count_parameters(model, trainable_only=True) == 156

@@ -1,0 +1,73 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from labutils.plots import (plot_confusion_matrix, plot_feature_maps, plot_history,  # noqa: E402
+                            plot_kernels, show_images, use_book_style)
+from labutils.train import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_plot_history_one_panel_per_metric():
+    h = History(train_loss=[1.0, 0.5], val_loss=[1.1, 0.7],
+                train_metrics={"acc": [0.5, 0.8]}, val_metrics={"acc": [0.4, 0.7]}, best_epoch=1)
+    fig = plot_history(h, ["acc"], title="curves")
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_ylabel() == "loss" and acc_ax.get_xlabel() == "epoch"
+    np.testing.assert_allclose(acc_ax.lines[1].get_ydata(), [0.4, 0.7])
+    with pytest.raises(KeyError, match="'f1'"):
+        plot_history(h, ["f1"])
+
+
+def test_plot_history_draws_into_given_axes():
+    _, ax = plt.subplots()
+    fig = plot_history(History(train_loss=[1.0, 0.5]), ax=ax)
+    assert fig is ax.figure and len(ax.lines) == 1
+
+
+def test_show_images_denormalises():
+    x = torch.full((3, 1, 4, 4), -1.0)  # normalised value of 0.0 with mean 0.5, std 0.5
+    fig = show_images(x, [0, 1, 2], class_names=["a", "b", "c"], mean=(0.5,), std=(0.5,), ncols=2)
+    shown = [a for a in fig.axes if a.images]
+    assert len(shown) == 3 and shown[2].get_title() == "c"
+    assert shown[0].images[0].get_array().max() == 0.0
+    rgb = show_images(torch.randint(0, 255, (2, 3, 5, 5), dtype=torch.uint8))
+    assert rgb.axes[0].images[0].get_array().shape == (5, 5, 3)
+    with pytest.raises(ValueError):
+        show_images(torch.zeros(4))
+
+
+def test_confusion_matrix_rows_normalised():
+    fig = plot_confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], ["x", "y"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["0.50", "0.50", "0.00", "1.00"]
+
+
+def test_kernel_and_feature_map_grids():
+    fig = plot_kernels(torch.randn(6, 1, 3, 3), ncols=4)
+    assert len([a for a in fig.axes if a.images]) == 6
+    assert len([a for a in plot_kernels(torch.randn(2, 3, 5, 5)).axes if a.images]) == 2
+    fig = plot_feature_maps(torch.rand(1, 5, 8, 8), ncols=3)
+    assert len([a for a in fig.axes if a.images]) == 5
+    with pytest.raises(ValueError):
+        plot_kernels(torch.randn(3, 3, 3))
+    with pytest.raises(ValueError):
+        plot_feature_maps(torch.rand(8, 8))
+
+
+def test_book_style_is_one_explicit_call():
+    with matplotlib.rc_context():
+        use_book_style()
+        assert plt.rcParams["image.cmap"] == "gray"
