@@ -119,12 +119,13 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
     return fig
 
 
-def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8, title: str | None = None,
-                 size: float = 1.0) -> Figure:
+def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8,
+                 titles: Sequence[str] | None = None, shared_scale: bool = False,
+                 title: str | None = None, size: float = 1.0) -> Figure:
     """Filters of a conv layer, weight (out, in, kH, kW): one panel per output channel.
 
-    Single-input-channel filters are shown on a symmetric blue-white-red scale; three-channel
-    filters as RGB images rescaled to [0, 1].
+    Single-input-channel filters are shown on a blue-white-red scale centred on 0, each filter on
+    its own scale unless ``shared_scale``; three-channel filters as RGB images rescaled to [0, 1].
     """
     w = torch.as_tensor(weight).detach().float().cpu()
     if w.ndim == 2:
@@ -132,13 +133,16 @@ def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8, title: st
     if w.ndim != 4:
         raise ValueError(f"weight must be (out, in, kH, kW), got {tuple(w.shape)}")
     n = w.shape[0]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"{n} filters but {len(titles)} titles")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
-    vmax = float(w.abs().max()) or 1.0
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2 * (titles is not None)),
+                             squeeze=False)
     for i, a in enumerate(axes.flat):
         a.set_xticks([])
         a.set_yticks([])
+        a.grid(False)
         if i >= n:
             a.axis("off")
             continue
@@ -146,7 +150,10 @@ def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8, title: st
             rgb = w[i].permute(1, 2, 0)
             a.imshow(((rgb - rgb.min()) / (rgb.max() - rgb.min() + 1e-12)).numpy())
         else:
+            vmax = float((w if shared_scale else w[i]).abs().max()) or 1.0
             a.imshow(w[i, 0].numpy(), cmap="bwr", vmin=-vmax, vmax=vmax)
+        if titles is not None:
+            a.set_title(titles[i], fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -154,22 +161,30 @@ def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8, title: st
 
 
 def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, ncols: int = 8,
-                      title: str | None = None, size: float = 1.2) -> Figure:
-    """Activation maps of one image, shape (C, H, W): one panel per channel, own colour scale."""
+                      titles: Sequence[str] | None = None, cmap: str = "viridis",
+                      symmetric: bool = False, title: str | None = None,
+                      size: float = 1.2) -> Figure:
+    """Maps of shape (C, H, W), one panel each with its own colour scale (e.g. the activations
+    of one image, or one image under several filters). ``symmetric`` centres the scale on 0."""
     m = torch.as_tensor(maps).detach().float().cpu()
     if m.ndim == 4 and m.shape[0] == 1:
         m = m[0]
     if m.ndim != 3:
         raise ValueError(f"maps must be (C, H, W), got {tuple(m.shape)}")
     n = m.shape[0]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"{n} maps but {len(titles)} titles")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2),
+                             squeeze=False)
     for i, a in enumerate(axes.flat):
         a.axis("off")
         if i < n:
-            a.imshow(m[i].numpy(), cmap="viridis")
-            a.set_title(f"ch {i}", fontsize=7)
+            vmax = float(m[i].abs().max()) or 1.0
+            limits = dict(vmin=-vmax, vmax=vmax) if symmetric else {}
+            a.imshow(m[i].numpy(), cmap=cmap, **limits)
+            a.set_title(titles[i] if titles is not None else f"ch {i}", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -58,6 +58,11 @@ def test_confusion_matrix_rows_normalised():
 def test_kernel_and_feature_map_grids():
     fig = plot_kernels(torch.randn(6, 1, 3, 3), ncols=4)
     assert len([a for a in fig.axes if a.images]) == 6
+    small_and_large = torch.stack([torch.full((1, 3, 3), 0.1), torch.full((1, 3, 3), 5.0)])
+    own = plot_kernels(small_and_large, titles=["s", "l"])
+    assert own.axes[0].images[0].get_clim() == pytest.approx((-0.1, 0.1)) and own.axes[0].get_title() == "s"
+    shared = plot_kernels(small_and_large, shared_scale=True)
+    assert shared.axes[0].images[0].get_clim() == (-5.0, 5.0)
     assert len([a for a in plot_kernels(torch.randn(2, 3, 5, 5)).axes if a.images]) == 2
     fig = plot_feature_maps(torch.rand(1, 5, 8, 8), ncols=3)
     assert len([a for a in fig.axes if a.images]) == 5
@@ -65,6 +70,11 @@ def test_kernel_and_feature_map_grids():
         plot_kernels(torch.randn(3, 3, 3))
     with pytest.raises(ValueError):
         plot_feature_maps(torch.rand(8, 8))
+    fig = plot_feature_maps(torch.randn(2, 4, 4), titles=["a", "b"], cmap="bwr", symmetric=True)
+    lo, hi = fig.axes[0].images[0].get_clim()
+    assert fig.axes[1].get_title() == "b" and lo == -hi
+    with pytest.raises(ValueError, match="titles"):
+        plot_feature_maps(torch.rand(2, 4, 4), titles=["a"])
 
 
 def test_book_style_is_one_explicit_call():

@@ -1,0 +1,74 @@
+"""Convolution arithmetic: output sizes and receptive fields (Dumoulin & Visin, 2016).
+
+All sizes are along one spatial axis; apply them to height and width separately.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, NamedTuple
+
+
+def _check(**values: int) -> None:
+    for name, value in values.items():
+        minimum = 0 if name in ("padding", "output_padding") else 1
+        if not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def conv_output_size(n: int, kernel: int, *, stride: int = 1, padding: int = 0,
+                     dilation: int = 1, ceil_mode: bool = False) -> int:
+    """Output length of a convolution or pooling: floor((n + 2p - d(k-1) - 1) / s) + 1.
+
+    ``ceil_mode`` rounds up as ``nn.MaxPool2d(ceil_mode=True)`` does (a last window must still
+    start inside the input or its left padding).
+    """
+    _check(n=n, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    span = n + 2 * padding - dilation * (kernel - 1) - 1
+    if span < 0:
+        raise ValueError(f"kernel {kernel} (dilation {dilation}) does not fit an input of "
+                         f"{n} with padding {padding}")
+    if not ceil_mode:
+        return span // stride + 1
+    out = math.ceil(span / stride) + 1
+    if (out - 1) * stride >= n + padding:  # window would start in the right padding
+        out -= 1
+    return out
+
+
+def conv_transpose_output_size(n: int, kernel: int, *, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a transposed convolution: (n-1)s - 2p + d(k-1) + output_padding + 1."""
+    _check(n=n, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+           output_padding=output_padding)
+    if output_padding >= max(stride, dilation):
+        raise ValueError(f"output_padding ({output_padding}) must be smaller than stride "
+                         f"({stride}) or dilation ({dilation})")
+    out = (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(f"the output would have size {out}")
+    return out
+
+
+class Layer(NamedTuple):
+    """Kernel, stride and dilation of one layer, for receptive-field arithmetic."""
+
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+
+
+class ReceptiveField(NamedTuple):
+    size: int   # input pixels that one output unit sees, along one axis
+    jump: int   # distance in input pixels between neighbouring output units
+
+
+def receptive_field(layers: Iterable[Layer | tuple[int, ...]]) -> ReceptiveField:
+    """Receptive field of a stack: r <- r + d(k-1) * j and j <- j * s, layer by layer."""
+    size, jump = 1, 1
+    for layer in layers:
+        layer = Layer(*layer)
+        _check(kernel=layer.kernel, stride=layer.stride, dilation=layer.dilation)
+        size += layer.dilation * (layer.kernel - 1) * jump
+        jump *= layer.stride
+    return ReceptiveField(size, jump)

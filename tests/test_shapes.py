@@ -1,0 +1,78 @@
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from labutils.shapes import (Layer, conv_output_size, conv_transpose_output_size,
+                             receptive_field)
+
+GRID = list(itertools.product([5, 8, 13], [1, 2, 3, 5], [1, 2, 3], [0, 1, 2], [1, 2]))
+
+
+@pytest.mark.parametrize("n,k,s,p,d", GRID)
+def test_conv_output_size_matches_pytorch(n, k, s, p, d):
+    if n + 2 * p - d * (k - 1) - 1 < 0:
+        with pytest.raises(ValueError, match="does not fit"):
+            conv_output_size(n, k, stride=s, padding=p, dilation=d)
+        return
+    out = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)(torch.zeros(1, 1, n, n))
+    assert out.shape[-1] == conv_output_size(n, k, stride=s, padding=p, dilation=d)
+
+
+@pytest.mark.parametrize("n,k,s,p,ceil", list(itertools.product([5, 7, 8], [2, 3], [1, 2, 3], [0, 1], [False, True])))
+def test_pool_output_size_matches_pytorch(n, k, s, p, ceil):
+    if p > k // 2:
+        return  # PyTorch requires padding <= kernel / 2
+    out = nn.MaxPool2d(k, stride=s, padding=p, ceil_mode=ceil)(torch.zeros(1, 1, n, n))
+    assert out.shape[-1] == conv_output_size(n, k, stride=s, padding=p, ceil_mode=ceil)
+
+
+@pytest.mark.parametrize("n,k,s,p,op,d", [c for c in itertools.product([3, 4, 7], [1, 2, 3, 4], [1, 2, 3], [0, 1], [0, 1], [1, 2]) if c[4] < max(c[2], c[5])])
+def test_conv_transpose_output_size_matches_pytorch(n, k, s, p, op, d):
+    layer = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op, dilation=d)
+    expected = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+    if expected < 1:
+        with pytest.raises(ValueError):
+            conv_transpose_output_size(n, k, stride=s, padding=p, output_padding=op, dilation=d)
+        return
+    assert layer(torch.zeros(1, 1, n, n)).shape[-1] == conv_transpose_output_size(
+        n, k, stride=s, padding=p, output_padding=op, dilation=d)
+
+
+def test_transpose_inverts_the_shape_of_a_strided_conv():
+    down = conv_output_size(32, 3, stride=2, padding=1)
+    assert conv_transpose_output_size(down, 3, stride=2, padding=1, output_padding=1) == 32
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="stride"):
+        conv_output_size(8, 3, stride=0)
+    with pytest.raises(ValueError, match="output_padding"):
+        conv_transpose_output_size(4, 3, stride=2, output_padding=2)
+
+
+def empirical_rf(layers, n=64):
+    """Receptive field measured with autograd: which inputs move the central output?"""
+    mods = [nn.Conv2d(1, 1, l.kernel, stride=l.stride, dilation=l.dilation) for l in layers]
+    for m in mods:
+        nn.init.constant_(m.weight, 1.0)
+    x = torch.ones(1, 1, n, n, requires_grad=True)
+    y = nn.Sequential(*mods)(x)
+    y[0, 0, y.shape[2] // 2, y.shape[3] // 2].backward()
+    cols = (x.grad[0, 0].abs().sum(0) > 0).nonzero().flatten()
+    return int(cols.max() - cols.min() + 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_receptive_field_matches_gradients(seed):
+    g = torch.Generator().manual_seed(seed)
+    layers = [Layer(int(torch.randint(1, 4, (1,), generator=g)) * 2 - 1,
+                    int(torch.randint(1, 3, (1,), generator=g)),
+                    int(torch.randint(1, 3, (1,), generator=g))) for _ in range(3)]
+    assert receptive_field(layers).size == empirical_rf(layers, n=96)
+
+
+def test_receptive_field_known_values():
+    assert receptive_field([(3,), (3,)]) == (5, 1)
+    assert receptive_field([(3, 1), (2, 2), (3, 1)]) == (8, 2)  # conv, pool, conv
