@@ -348,7 +348,10 @@ class Sequential:
 
 
 class MomentumSGD:
-    """v <- momentum * v - lr * grad; param <- param + v (one velocity per parameter)."""
+    """SGD with momentum in PyTorch's convention: v <- momentum * v + grad; param <- param - lr * v.
+
+    ``lr`` may be changed between steps (a schedule); the velocity does not depend on it.
+    """
 
     def __init__(self, model: Sequential, *, lr: float, momentum: float = 0.9):
         self.model, self.lr, self.momentum = model, lr, momentum
@@ -359,5 +362,5 @@ class MomentumSGD:
         for layer, name in self.model.parameters():
             v = self.velocity[(id(layer), name)]
             v *= self.momentum
-            v -= self.lr * layer.grads[name]
-            layer.params[name] = layer.params[name] + v
+            v += layer.grads[name]
+            layer.params[name] = layer.params[name] - self.lr * v

@@ -132,7 +132,9 @@ def test_momentum_sgd_matches_pytorch():
     opt = npl.MomentumSGD(model, lr=0.1, momentum=0.9)
     wt = torch.tensor(layer.params["w"], requires_grad=True)
     topt = torch.optim.SGD([wt], lr=0.1, momentum=0.9)
-    for _ in range(3):
+    for lr in (0.1, 0.1, 0.05, 0.01):  # a schedule: lr changes between steps
+        opt.lr = lr
+        topt.param_groups[0]["lr"] = lr
         g = rng.standard_normal((3, 2))
         layer.grads = {"w": g, "b": np.zeros(2)}
         opt.step()
