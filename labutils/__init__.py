@@ -7,10 +7,63 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
 - ``data``: data root, integrity checks and dataset loaders
 - ``train``: ``train_one_epoch``, ``evaluate``, ``fit`` and ``History``
 - ``metrics``: accuracy and prediction helpers
-- ``checkpoint``: safetensors checkpoints with JSON metadata
+- ``checkpoint``: safetensors checkpoints with JSON metadata in the same file
 - ``plots``: learning curves, image grids, confusion matrices, kernels and feature maps
 - ``report``: the reproducibility footer printed at the end of every chapter
-- ``models``: networks that more than one chapter uses
+- ``models``: networks that more than one chapter uses (LeNet-5, MiniVGG, the 3-block CNN,
+  the CIFAR ResNets of He et al.)
+- ``augment``: batch augmentation on tensors (translate, flip, cutout) with explicit generators
+- ``distributed``: torchrun / DistributedDataParallel helpers used by ``fit``
+- ``stats``: spreads over seeds, binomial intervals, Welch comparisons (``compare``)
+
+What labutils promises
+----------------------
+These inputs are validated, and a bad one raises an error that says what was expected, what was
+found and what to do, instead of giving a silently wrong answer:
+
+- ``nplayers``: both convolutions share one check of x (N, C, H, W), w (F, C, kH, kW), b (F,),
+  stride >= 1, padding >= 0, a kernel that fits height and width, and floating-point arrays
+  (``TypeError`` for integers, never a cast); pooling checks size, stride (0 and negative strides
+  are errors) and that the window fits; every ``*_backward`` rejects a ``dout`` whose shape is not
+  the forward output's; ``softmax_cross_entropy`` rejects targets outside [0, K) or not integers.
+- ``gradcheck``: ``relative_error`` rejects arrays of different shapes and NaN or inf entries;
+  ``numerical_gradient`` needs float64 and restores ``x`` even when ``f`` raises.
+- ``shapes``: sizes are Python or NumPy integers (not bools, not floats); output lengths match
+  PyTorch, ``ceil_mode`` included, and a window that yields no output is a ``ValueError``.
+- ``device``: ``pick_device`` accepts 'cpu', 'cuda', 'cuda:N' or 'mps' (from ``prefer`` or
+  ``LAB_DEVICE``) and names the source of a bad value; ``seed_everything`` takes integers in
+  [0, 2**32), NumPy integers included. ``mode``: ``LAB_QUICK`` must be a recognised yes/no word.
+- ``metrics`` and ``plots``: class labels outside [0, number of classes) are an error, as are
+  label lists of the wrong length and a ``mean`` without ``std``; ``load_photo`` checks ``size``.
+- ``train``: ``fit`` checks ``monitor`` against the recorded quantities and its direction
+  (``mode``; inferred only for ``*loss`` and ``*acc*``) before the first epoch; a non-finite
+  loss raises ``FloatingPointError``; ``amp=True`` on a CPU without native bf16 warns once.
+  ``TensorLoader`` checks shapes, batch size, per-channel statistics and rank/world size.
+- Missing data raises ``DataMissingError`` (a ``FileNotFoundError``) naming the data root and
+  ``LAB_DATA``; a failed MNIST or Fashion-MNIST download removes the empty folders it created.
+
+Errors: ``ValueError`` for wrong values and shapes, ``TypeError`` for wrong dtypes,
+``RuntimeError`` for a device that is not available here (or ``MomentumSGD.step`` before any
+gradient), ``FileNotFoundError`` / ``DataMissingError`` for absent files, ``DataIntegrityError``
+for data that does not match the manifest, and ``CheckpointMismatchError`` /
+``CheckpointCorruptError`` (both ``ValueError``) for a checkpoint that does not fit the model or
+is damaged.
+
+What survives an interrupt: a checkpoint is one ``.safetensors`` file (weights, and metadata in
+its header) written under a temporary name and renamed, so it is always the old checkpoint or
+the new one, and the temporary file is removed. Run reports and the record of verified data are
+written the same way. The decoded-image cache is also written under a temporary name and renamed,
+so it is never read half-written.
+
+Data integrity: MNIST, Fashion-MNIST, the CIFAR-10 JPEG copy and the ISBI 2012 slices are checked
+against SHA-256 sums in ``manifest.json`` (folders by one digest over all their files) before a
+loader reads them; the original CIFAR-10 batches are checked by torchvision's own MD5 sums; a
+decoded-image cache, once written, is not checked again. A successful check is remembered per
+file by path, size, mtime, ctime and inode, so an edit is noticed even if the old mtime is put
+back, and ``verify_dataset(name, force=True)`` hashes again regardless. Loading a
+checkpoint checks its header, its metadata, every tensor's name and shape, and a SHA-256 of the
+weights saved with them, all before the model is changed. Checkpoints from before the metadata
+moved into the header (a ``.json`` beside the weights) still load; they carry no checksum.
 """
 
 __version__ = "0.1.0"

@@ -12,16 +12,29 @@ import torch
 def pick_device(prefer: str | None = None, *, verbose: bool = True) -> torch.device:
     """Return CUDA if available, else Apple MPS, else the CPU (or ``prefer`` if given).
 
-    ``prefer`` (or the environment variable ``LAB_DEVICE``) forces a device such as ``"cpu"``.
+    ``prefer`` (or the environment variable ``LAB_DEVICE``) forces a device: ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (case and surrounding spaces do not matter).
     """
-    prefer = prefer or os.environ.get("LAB_DEVICE")
+    where = f"prefer={prefer!r}" if prefer else f"LAB_DEVICE={os.environ.get('LAB_DEVICE')!r}"
+    prefer = (prefer or os.environ.get("LAB_DEVICE") or "").strip().lower()
     if prefer:
-        device = torch.device(prefer)
+        try:
+            device = torch.device(prefer)
+        except RuntimeError:  # torch's own message lists every backend it was built with
+            device = None
+        if device is None or device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"{where} is not a device; choose 'cpu', 'cuda', 'cuda:N' (N a GPU "
+                             f"index) or 'mps', or unset LAB_DEVICE to pick one automatically")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {prefer!r} was requested but CUDA is not available here; "
                                "use 'cpu' or unset LAB_DEVICE")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise RuntimeError(f"device {prefer!r} is not available: this machine has "
+                               f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+                               f"cuda:{torch.cuda.device_count() - 1}; pick one of those")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError(f"device {prefer!r} was requested but Apple MPS is not available here")
+            raise RuntimeError(f"device {prefer!r} was requested but Apple MPS is not available here; "
+                               "use 'cpu' or unset LAB_DEVICE")
     elif torch.cuda.is_available():
         device = torch.device("cuda")
     elif torch.backends.mps.is_available():
@@ -48,8 +61,9 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> np.random.Gene
     With ``deterministic=True`` torch uses deterministic algorithms only (slower on GPU, and an
     error is raised for operations that have none).
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be an int in [0, 2**32) (NumPy's seed range), got {seed!r}")
+    seed = int(seed)  # NumPy integers too, e.g. a seed drawn with rng.integers
     random.seed(seed)
     np.random.seed(seed)  # for third-party code that still uses the legacy global RNG
     torch.manual_seed(seed)  # seeds CUDA and MPS generators too
@@ -58,3 +72,30 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> np.random.Gene
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
     return np.random.default_rng(seed)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 dot products natively (so bf16 autocast is fast).
+
+    Detected from the CPU flags: ``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo`` (Linux,
+    x86), else ``bf16`` on ARM (``Features: ... bf16``). Elsewhere (macOS, Windows) it answers
+    False: without native support bf16 autocast is emulated and often slower than float32.
+    """
+    return _cpu_flags_have_bf16(_read_cpu_flags())
+
+
+def _read_cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _cpu_flags_have_bf16(cpuinfo: str) -> bool:
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags = set(value.split())
+            return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+    return False

@@ -19,6 +19,9 @@ def load_photo(name: str, *, grey: bool = False, size: int | None = None) -> tor
 
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}; choose one of {PHOTOS}")
+    if size is not None and (not isinstance(size, (int, np.integer)) or isinstance(size, bool)
+                             or size < 1):
+        raise ValueError(f"size must be a positive int (pixels of the shorter side), got {size!r}")
     image = getattr(data, name)()
     if image.dtype == np.uint8:
         image = image.astype(np.float32) / 255

@@ -27,13 +27,27 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device
         logits = model(inputs.to(device))
         probs.append(torch.softmax(logits.float(), dim=1).cpu())
         targets.append(y.cpu())
+    if not probs:
+        raise ValueError("the loader yielded no batches: check that its dataset is not empty "
+                         "(and that drop_last does not drop the only batch)")
     p = torch.cat(probs).numpy()
     return torch.cat(targets).numpy(), p.argmax(axis=1), p
 
 
 def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Accuracy within each true class (recall per class), shape (num_classes,)."""
+    """Accuracy within each true class (recall per class), shape (num_classes,).
+
+    Labels outside [0, num_classes) are an error, not silently left out.
+    """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"expected y_true and y_pred of the same shape (N,), got {y_true.shape} "
+                         f"and {y_pred.shape}")
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        outside = labels[(labels < 0) | (labels >= num_classes)]
+        if outside.size:
+            raise ValueError(f"{name} must hold class indices in [0, {num_classes}), found "
+                             f"{outside[0]}; is num_classes right?")
     out = np.full(num_classes, np.nan)
     for c in range(num_classes):
         members = y_true == c

@@ -5,42 +5,47 @@ All sizes are along one spatial axis; apply them to height and width separately.
 
 from __future__ import annotations
 
-import math
+import numbers
 from typing import Iterable, NamedTuple
 
 
-def _check(**values: int) -> None:
+def _check(**values: int) -> dict[str, int]:
+    """Validate sizes (Python or NumPy integers, not bools) and return them as Python ints."""
+    out = {}
     for name, value in values.items():
         minimum = 0 if name in ("padding", "output_padding") else 1
-        if not isinstance(value, int) or value < minimum:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        out[name] = int(value)
+    return out
 
 
 def conv_output_size(n: int, kernel: int, *, stride: int = 1, padding: int = 0,
                      dilation: int = 1, ceil_mode: bool = False) -> int:
     """Output length of a convolution or pooling: floor((n + 2p - d(k-1) - 1) / s) + 1.
 
-    ``ceil_mode`` rounds up as ``nn.MaxPool2d(ceil_mode=True)`` does (a last window must still
-    start inside the input or its left padding).
+    ``ceil_mode`` rounds up as ``nn.MaxPool2d(ceil_mode=True)`` does: a last, partial window
+    counts if it starts inside the input or its left padding (PyTorch's rule, which also accepts
+    a window longer than the padded input, e.g. n=1, k=4, s=2, p=1 gives 1).
     """
-    _check(n=n, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    n, kernel, stride, padding, dilation = _check(
+        n=n, kernel=kernel, stride=stride, padding=padding, dilation=dilation).values()
     span = n + 2 * padding - dilation * (kernel - 1) - 1
-    if span < 0:
-        raise ValueError(f"kernel {kernel} (dilation {dilation}) does not fit an input of "
-                         f"{n} with padding {padding}")
-    if not ceil_mode:
-        return span // stride + 1
-    out = math.ceil(span / stride) + 1
-    if (out - 1) * stride >= n + padding:  # window would start in the right padding
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1  # floor division, as PyTorch
+    if ceil_mode and (out - 1) * stride >= n + padding:  # last window starts in the right padding
         out -= 1
+    if out < 1:
+        raise ValueError(f"kernel {kernel} (dilation {dilation}) does not fit an input of "
+                         f"{n} with padding {padding}: use a smaller kernel or more padding")
     return out
 
 
 def conv_transpose_output_size(n: int, kernel: int, *, stride: int = 1, padding: int = 0,
                                output_padding: int = 0, dilation: int = 1) -> int:
     """Output length of a transposed convolution: (n-1)s - 2p + d(k-1) + output_padding + 1."""
-    _check(n=n, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
-           output_padding=output_padding)
+    n, kernel, stride, padding, output_padding, dilation = _check(
+        n=n, kernel=kernel, stride=stride, padding=padding, output_padding=output_padding,
+        dilation=dilation).values()
     if output_padding >= max(stride, dilation):
         raise ValueError(f"output_padding ({output_padding}) must be smaller than stride "
                          f"({stride}) or dilation ({dilation})")
@@ -67,8 +72,7 @@ def receptive_field(layers: Iterable[Layer | tuple[int, ...]]) -> ReceptiveField
     """Receptive field of a stack: r <- r + d(k-1) * j and j <- j * s, layer by layer."""
     size, jump = 1, 1
     for layer in layers:
-        layer = Layer(*layer)
-        _check(kernel=layer.kernel, stride=layer.stride, dilation=layer.dilation)
-        size += layer.dilation * (layer.kernel - 1) * jump
-        jump *= layer.stride
+        kernel, stride, dilation = _check(**Layer(*layer)._asdict()).values()
+        size += dilation * (kernel - 1) * jump
+        jump *= stride
     return ReceptiveField(size, jump)

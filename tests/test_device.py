@@ -58,3 +58,36 @@ def test_seed_everything_deterministic_flag():
 def test_seed_everything_rejects_bad_seed(bad):
     with pytest.raises(ValueError, match="seed"):
         seed_everything(bad)
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda0", "tpu", "meta"])
+def test_pick_device_names_lab_device_and_its_choices(monkeypatch, bad):
+    monkeypatch.setenv("LAB_DEVICE", bad)
+    with pytest.raises(ValueError, match=rf"LAB_DEVICE={bad!r}.*'cpu'.*'cuda'.*'cuda:N'.*'mps'"):
+        pick_device(verbose=False)
+    monkeypatch.delenv("LAB_DEVICE")
+    with pytest.raises(ValueError, match=rf"prefer={bad!r}.*'cpu'"):
+        pick_device(bad, verbose=False)
+
+
+def test_pick_device_accepts_spacing_and_case(monkeypatch):
+    monkeypatch.setenv("LAB_DEVICE", " CPU ")
+    assert pick_device(verbose=False) == torch.device("cpu")
+
+
+def test_pick_device_rejects_a_gpu_index_that_does_not_exist():
+    with pytest.raises(RuntimeError, match="cuda:99.*not available"):
+        pick_device("cuda:99", verbose=False)
+
+
+def test_seed_everything_accepts_numpy_integers():
+    rng = seed_everything(np.int64(5))
+    first = draws(), rng.random()
+    rng = seed_everything(5)
+    assert (draws(), rng.random()) == first
+
+
+@pytest.mark.parametrize("bad", [True, 2 ** 32, np.float64(3.0)])
+def test_seed_everything_rejects_bools_and_seeds_numpy_cannot_take(bad):
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*32\)"):
+        seed_everything(bad)

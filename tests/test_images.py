@@ -24,3 +24,9 @@ def test_resize_and_grey_source():
 def test_unknown_photo():
     with pytest.raises(ValueError, match="unknown photo"):
         load_photo("lena")
+
+
+@pytest.mark.parametrize("bad", [0, -5, 12.5, True])
+def test_bad_size_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        load_photo("camera", size=bad)

@@ -36,3 +36,17 @@ def test_count_parameters():
     assert count_parameters(model) == 156 + 10
     model[1].requires_grad_(False)
     assert count_parameters(model, trainable_only=True) == 156
+
+
+def test_per_class_accuracy_rejects_labels_outside_the_classes():
+    with pytest.raises(ValueError, match=r"y_true.*\[0, 3\).*found 3"):
+        per_class_accuracy(np.array([0, 3]), np.array([0, 1]), 3)
+    with pytest.raises(ValueError, match=r"y_pred.*\[0, 3\).*found -1"):
+        per_class_accuracy(np.array([0, 1]), np.array([0, -1]), 3)
+    with pytest.raises(ValueError, match=r"same shape.*\(3,\).*\(2,\)"):
+        per_class_accuracy(np.array([0, 1, 2]), np.array([0, 1]), 3)
+
+
+def test_predict_on_an_empty_loader_is_a_clear_error():
+    with pytest.raises(ValueError, match="no batches"):
+        predict(nn.Linear(3, 2), [], torch.device("cpu"))

@@ -1,7 +1,9 @@
 import itertools
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from labutils.shapes import (Layer, conv_output_size, conv_transpose_output_size,
@@ -76,3 +78,55 @@ def test_receptive_field_matches_gradients(seed):
 def test_receptive_field_known_values():
     assert receptive_field([(3,), (3,)]) == (5, 1)
     assert receptive_field([(3, 1), (2, 2), (3, 1)]) == (8, 2)  # conv, pool, conv
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy integers and PyTorch's ceil_mode edge cases (issue 9)
+
+def torch_pool_size(n, k, s, p, d, ceil):
+    """PyTorch's max-pool output length, or None where PyTorch rejects the configuration."""
+    try:
+        return F.max_pool1d(torch.zeros(1, 1, n), k, stride=s, padding=p, dilation=d,
+                            ceil_mode=ceil).shape[-1]
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.parametrize("n,k,s,p,d", [(3, 4, 4, 1, 2), (1, 4, 2, 1, 1)])
+def test_ceil_mode_accepts_windows_that_pytorch_accepts(n, k, s, p, d):
+    assert torch_pool_size(n, k, s, p, d, True) == 1
+    assert conv_output_size(n, k, stride=s, padding=p, dilation=d, ceil_mode=True) == 1
+    pool2d = nn.MaxPool2d(k, stride=s, padding=p, dilation=d, ceil_mode=True)
+    assert pool2d(torch.zeros(1, 1, n, n)).shape[-1] == 1
+
+
+def test_pool_output_size_matches_pytorch_on_random_configurations():
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(600):
+        n, k, s, d = (int(v) for v in rng.integers(1, [12, 6, 5, 4]))
+        p = int(rng.integers(0, k // 2 + 1))  # PyTorch's pooling wants padding <= kernel / 2
+        ceil = bool(rng.integers(0, 2))
+        expected = torch_pool_size(n, k, s, p, d, ceil)
+        if expected is None:
+            with pytest.raises(ValueError, match="does not fit"):
+                conv_output_size(n, k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
+        else:
+            assert conv_output_size(n, k, stride=s, padding=p, dilation=d, ceil_mode=ceil) == \
+                expected, (n, k, s, p, d, ceil)
+            checked += 1
+    assert checked > 300
+
+
+def test_numpy_integers_are_accepted():
+    n, k = np.int64(28), np.int32(5)
+    assert conv_output_size(n, k, stride=np.int64(1), padding=np.uint8(2)) == 28
+    assert conv_transpose_output_size(np.int64(14), 2, stride=np.int64(2)) == 28
+    assert receptive_field([(np.int64(3), np.int64(2))]) == (3, 2)
+    assert type(conv_output_size(n, k)) is int
+
+
+@pytest.mark.parametrize("bad", [True, 3.0, "3", None])
+def test_non_integers_are_rejected(bad):
+    with pytest.raises(ValueError, match="kernel must be an int"):
+        conv_output_size(8, bad)
