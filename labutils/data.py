@@ -58,12 +58,14 @@ def cache_dir() -> Path:
     return path
 
 
-def _missing(dataset: str, root: Path, looked_for: str, how: str) -> DataMissingError:
+def _missing(dataset: str, root: Path, looked_for: str, how: str, *,
+             downloadable: bool = True) -> DataMissingError:
+    online = (", or run on a machine with internet access so that torchvision can download it"
+              if downloadable else "")
     return DataMissingError(
         f"{dataset} was not found under the data root {root} (looked for {looked_for}). "
         f"{how} Set LAB_DATA to the folder that holds it (on this project's machines: "
-        f"LAB_DATA=../shared/data), or run on a machine with internet access so that "
-        f"torchvision can download it.")
+        f"LAB_DATA=../shared/data){online}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,11 +91,16 @@ def tree_digest(folder: Path) -> dict:
 
 
 def _fingerprint(paths: list[Path]) -> str:
-    """Cheap stand-in for the content: names, sizes and modification times."""
+    """Cheap stand-in for the content: name, size, mtime, ctime and inode of every file.
+
+    mtime alone can be set back (``touch -d``, ``os.utime``); ctime cannot be set by a user and
+    changes with any write, and a file replaced under the same name gets a new inode.
+    """
     h = hashlib.sha256()
     for p in sorted(paths):
         st = p.stat()
-        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_dev}|{st.st_ino}\n"
+                 .encode())
     return h.hexdigest()
 
 
@@ -105,8 +112,8 @@ def _manifest() -> dict:
 def verify_dataset(name: str, root: Path | None = None, *, force: bool = False) -> None:
     """Check ``name``'s files under ``root`` against the manifest; raise ``DataIntegrityError``.
 
-    A successful check is remembered in the cache folder (keyed by path, size and mtime of each
-    file), so the hashing happens once per copy of the data, not once per notebook.
+    A successful check is remembered in the cache folder (keyed by path, size, mtime, ctime and
+    inode of each file), so the hashing happens once per copy of the data, not once per notebook.
     """
     root = Path(root) if root is not None else data_root()
     entry = _manifest().get(name)
@@ -117,7 +124,10 @@ def verify_dataset(name: str, root: Path | None = None, *, force: bool = False) 
     else:
         paths = [p for p in (root / name).rglob("*") if p.is_file()]
     stamp_file = cache_dir() / "verified.json"
-    stamps = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
+    try:
+        stamps = json.loads(stamp_file.read_text())
+    except (FileNotFoundError, ValueError):  # no cache yet, or an unreadable one: hash again
+        stamps = {}
     key, fingerprint = f"{name}|{root.resolve()}", _fingerprint(paths)
     if not force and stamps.get(key) == fingerprint:
         return
@@ -144,8 +154,11 @@ def verify_dataset(name: str, root: Path | None = None, *, force: bool = False) 
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:  # gone after a successful rename; after an error or interrupt, clean up
+        tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,9 +187,15 @@ def mnist(split: str = "train", *, transform: Callable | None = None, fashion: b
     if not all((root / f).exists() for f in files):
         if not download:
             raise _missing(name, root, f"{raw}/*-ubyte", "Downloading is switched off.")
+        created = [d for d in (raw, *raw.parents) if not d.exists()]  # deepest first
         try:
             cls(str(root), train=train, download=True)
-        except Exception as err:  # no network, or a mirror is down
+        except BaseException as err:  # no network, a mirror is down, or an interrupt
+            for folder in created:  # remove the folders this download made, if still empty
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            if not isinstance(err, Exception):
+                raise
             raise _missing(name, root, f"{raw}/*-ubyte",
                            f"Downloading it failed ({type(err).__name__}: {err}).") from err
     verify_dataset(name, root)
@@ -232,7 +251,8 @@ def isbi_membranes(split: str = "train", *, root: Path | None = None) -> Segment
         raise _missing("The ISBI 2012 membrane data", root, str(image_dir),
                        "torchvision cannot download it: get the 'ISBI 2012 EM segmentation "
                        "challenge' training and test volumes and save the slices as "
-                       "train/image/N.png, train/label/N.png and test/N.png.")
+                       "train/image/N.png, train/label/N.png and test/N.png.",
+                       downloadable=False)
     verify_dataset("isbi2012-membranes", root)
     ids = sorted(int(p.stem) for p in image_dir.glob("*.png"))
 
@@ -260,22 +280,32 @@ def load_tensors(name: str, split: str = "train", *,
         return ds.data.unsqueeze(1).contiguous(), ds.targets.long()
     if name != "cifar10":
         raise ValueError(f"unknown dataset {name!r}; expected 'mnist', 'fashion-mnist' or 'cifar10'")
+    root = Path(root) if root is not None else data_root()
+    # The decoded cache is looked for first (the file scan and checks below cost seconds) and
+    # is keyed by the data root, so two copies of the data never share a cache.
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    cache = cache_dir() / f"cifar10-jpeg-{split}-{key}.pt"
+    if cache.exists() and not (root / "cifar-10-batches-py").is_dir():
+        try:
+            stored = torch.load(cache, weights_only=True)
+            return stored["images"], stored["labels"]
+        except Exception:  # unreadable (e.g. a disk error): decode again below
+            cache.unlink(missing_ok=True)
     ds = cifar10(split, root=root)
     if hasattr(ds, "data"):  # torchvision's original: (N, 32, 32, 3) uint8 array
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
         return images, torch.tensor(ds.targets, dtype=torch.long)
-    cache = cache_dir() / f"cifar10-jpeg-{split}.pt"
-    if cache.exists():
-        stored = torch.load(cache, weights_only=True)
-        return stored["images"], stored["labels"]
     from PIL import Image
 
     images = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB"))
                                         for p, _ in ds.samples])).permute(0, 3, 1, 2).contiguous()
     labels = torch.tensor(ds.targets, dtype=torch.long)
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    torch.save({"images": images, "labels": labels}, tmp)
-    os.replace(tmp, cache)
+    try:  # written under a temporary name: an interrupt never leaves a half cache behind
+        torch.save({"images": images, "labels": labels}, tmp)
+        os.replace(tmp, cache)
+    finally:
+        tmp.unlink(missing_ok=True)
     return images, labels
 
 
@@ -284,28 +314,52 @@ class TensorLoader:
 
     uint8 images are moved to ``device`` once, converted to float in [0, 1] per batch, normalised
     with ``mean``/``std`` per channel if given, then passed through ``augment`` (a function of a
-    float batch (N, C, H, W)) if given.
+    float batch (N, C, H, W), e.g. ``labutils.augment.BatchAugment``) if given.
+
+    Shuffling uses its own generator, seeded by ``seed`` or, when ``seed`` is None, from torch's
+    global RNG at construction, so ``seed_everything`` fixes the batch order.
+
+    Under ``torchrun`` (or with explicit ``rank``/``world_size``) every process takes its own
+    ``batch_size`` slice of each global batch of ``batch_size * world_size``, so the processes
+    together see what one process with the global batch would. With ``even_shards`` (default:
+    when shuffling, i.e. for training) the last global batch is filled up by wrapping around the
+    epoch's order, as ``DistributedSampler`` does, so that every process runs the same number of
+    steps (DDP needs that); without it (evaluation) every sample is seen exactly once.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
                  shuffle: bool = False, device: torch.device | str = "cpu",
                  mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 drop_last: bool = False, seed: int = 0):
+                 drop_last: bool = False, seed: int | None = None,
+                 rank: int | None = None, world_size: int | None = None,
+                 even_shards: bool | None = None):
+        from labutils import distributed
+
         if images.ndim != 4:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if len(images) == 0:
+            raise ValueError("TensorLoader got no images")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.rank = distributed.rank() if rank is None else rank
+        self.world_size = distributed.world_size() if world_size is None else world_size
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank {self.rank}, "
+                             f"world_size {self.world_size}")
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.even_shards = shuffle if even_shards is None else even_shards
         self.augment = augment
         channels = images.shape[1]
         self.mean = self._per_channel(mean, channels, 0.0)
         self.std = self._per_channel(std, channels, 1.0)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
         self.generator = torch.Generator().manual_seed(seed)
 
     def _per_channel(self, values, channels: int, default: float) -> torch.Tensor:
@@ -314,16 +368,34 @@ class TensorLoader:
             raise ValueError(f"expected {channels} per-channel values, got {len(values)}")
         return torch.tensor(values, device=self.device).view(1, -1, 1, 1)
 
-    def __len__(self) -> int:
+    def _global_batches(self) -> int:
+        n, size = len(self.images), self.batch_size * self.world_size
+        return n // size if self.drop_last else -(-n // size)
+
+    def _slices(self, n: int) -> list[slice]:
+        from labutils.distributed import shard_slices
+
+        slices = shard_slices(self._global_batches(), self.batch_size, self.rank, self.world_size)
+        return [s for s in slices if s.start < n]
+
+    def _padded_length(self) -> int:
         n = len(self.images)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.world_size > 1 and self.even_shards and not self.drop_last:
+            return self._global_batches() * self.batch_size * self.world_size
+        return n
+
+    def __len__(self) -> int:
+        return len(self._slices(self._padded_length()))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.images)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        total = self._padded_length()
+        if total > n:  # wrap around so that every process gets full batches
+            order = order.repeat(-(-total // n))[:total]
         order = order.to(self.device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for part in self._slices(total):
+            idx = order[part]
             x = self.images[idx]
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
             x = (x - self.mean) / self.std

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -36,9 +36,15 @@ class RunRecord:
     device: torch.device
     started: float = field(default_factory=time.perf_counter)
 
-    def report(self, metrics: dict[str, Any] | None = None, *, save: bool = True) -> dict[str, Any]:
-        """Print versions, device, seed, mode, wall time and ``metrics``; save them as JSON."""
+    def report(self, metrics: dict[str, Any] | None = None, *, save: bool = True,
+               histories: Iterable[Any] = ()) -> dict[str, Any]:
+        """Print versions, device, seed, mode, wall time and ``metrics``; save them as JSON.
+
+        ``histories`` (the ``History`` of each ``fit`` run) adds how training ran: mixed
+        precision (which dtype) and channels_last, as sets over the runs.
+        """
         import torchvision
+        from labutils.device import cpu_has_native_bf16
 
         info = {
             "chapter": self.chapter,
@@ -49,17 +55,36 @@ class RunRecord:
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
             "numpy": np.__version__,
+            "native bf16 CPU": cpu_has_native_bf16(),
             "wall time (s)": round(time.perf_counter() - self.started, 1),
             "finished (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         }
-        metrics = {k: (round(v, 4) if isinstance(v, float) else v)
-                   for k, v in (metrics or {}).items()}
+        histories = list(histories)
+        if histories:
+            info["mixed precision"] = ", ".join(sorted({h.amp_dtype or "off (float32)"
+                                                        for h in histories}))
+            info["channels_last"] = ", ".join(sorted({str(h.channels_last) for h in histories}))
+        metrics = {k: _plain(v) for k, v in (metrics or {}).items()}
         width = max(len(k) for k in [*info, *metrics])
         print("Run report")
         for key, value in {**info, **metrics}.items():
             print(f"  {key:<{width}}  {value}")
         record = {**info, "metrics": metrics}
-        if save:
+        if save:  # written under a temporary name, then renamed: never a half-written report
             path = runs_dir() / f"{self.chapter}-{self.mode.name}.json"
-            path.write_text(json.dumps(record, indent=1))
+            text = json.dumps(record, indent=1)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(text)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return record
+
+
+def _plain(value: Any) -> Any:
+    """A metric as JSON can store it: NumPy scalars and one-element tensors become numbers,
+    floats are rounded to 4 decimals."""
+    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.numel() == 1):
+        value = value.item()
+    return round(value, 4) if isinstance(value, float) else value

@@ -8,15 +8,20 @@ Losses and metrics are averaged over samples (weighted by batch size), never ove
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
+
+from labutils import distributed
+from labutils.device import cpu_has_native_bf16
 
 # A metric takes the model output and the target of one batch and returns the batch mean.
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor | float]
@@ -33,6 +38,9 @@ class History:
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     best_epoch: int | None = None  # 0-based, set when a checkpoint is kept
+    amp_dtype: str | None = None  # "bfloat16"/"float16" when mixed precision was used
+    channels_last: bool = False
+    world_size: int = 1  # processes that trained together (torchrun)
 
     @property
     def epochs(self) -> int:
@@ -53,11 +61,53 @@ class History:
         return asdict(self)
 
 
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The half-precision type autocast uses on ``device``: bfloat16, or float16 on old GPUs."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def resolve_amp(device: torch.device, amp: bool | None) -> bool:
+    """Whether to train with mixed precision: by default on CUDA and on CPUs with native bf16.
+
+    ``amp=True`` on a CPU without native bf16 (see ``cpu_has_native_bf16``) works but warns
+    once, because emulated bf16 is usually slower than float32 there.
+    """
+    if device.type not in ("cpu", "cuda"):
+        if amp:
+            raise ValueError(f"mixed precision (amp=True) is supported on 'cpu' and 'cuda' here, "
+                             f"not on {device.type!r}; pass amp=False")
+        return False
+    if amp is None:
+        return device.type == "cuda" or cpu_has_native_bf16()
+    if amp and device.type == "cpu" and not cpu_has_native_bf16():
+        _warn_emulated_bf16()
+    return bool(amp)
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_emulated_bf16() -> None:
+    warnings.warn("amp=True on a CPU without native bfloat16 support (no avx512_bf16/amx_bf16): "
+                  "autocast will emulate bf16 and is likely slower than float32; pass amp=False",
+                  RuntimeWarning, stacklevel=3)
+
+
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
     if not amp:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=amp_dtype(device))
+
+
+def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    if channels_last and x.ndim == 4:
+        return x.to(device, memory_format=torch.channels_last, non_blocking=True)
+    return x.to(device, non_blocking=True)
+
+
+def has_conv(model: nn.Module) -> bool:
+    """True if ``model`` holds 4-D weights (2-D convolutions): where channels_last can help."""
+    return any(p.ndim == 4 for p in model.parameters())
 
 
 def _progress(iterable: Iterable, enabled: bool, desc: str):
@@ -85,9 +135,12 @@ class _Meter:
             self.totals[name] += float(value) * n
 
     def means(self) -> dict[str, float]:
-        if self.count == 0:
+        """Sample-weighted means; under torchrun, over the samples of all processes."""
+        names = list(self.totals)
+        count, *totals = distributed.all_reduce_sums([self.count, *self.totals.values()])
+        if count == 0:
             raise ValueError("the loader yielded no samples")
-        return {name: total / self.count for name, total in self.totals.items()}
+        return {name: total / count for name, total in zip(names, totals)}
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable,
@@ -95,20 +148,22 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable,
                     metrics: Mapping[str, Metric] | None = None,
                     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
                     amp: bool = False, scaler: torch.amp.GradScaler | None = None,
-                    progress: bool = False) -> dict[str, float]:
+                    channels_last: bool = False, progress: bool = False) -> dict[str, float]:
     """Train for one pass over ``loader``; return the mean ``loss`` and metrics over samples.
 
-    ``scheduler``, if given, is stepped after every batch (e.g. OneCycleLR).
+    ``scheduler``, if given, is stepped after every batch (e.g. OneCycleLR). With ``amp`` the
+    forward pass runs under autocast; the loss and metrics are computed in float32.
     """
     metrics = metrics or {}
     model.train()
     meter = _Meter(["loss", *metrics])
     for inputs, targets in _progress(loader, progress, "train"):
-        inputs = inputs.to(device, non_blocking=True)
+        inputs = _to_device(inputs, device, channels_last)
         targets = targets.to(device, non_blocking=True)
         with _autocast(device, amp):
             outputs = model(inputs)
-            loss = loss_fn(outputs, targets)
+        outputs = outputs.float()
+        loss = loss_fn(outputs, targets)
         loss_value = loss.item()  # the one host sync per batch
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"the loss became {loss_value}; lower the learning rate")
@@ -132,20 +187,48 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable,
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, device: torch.device, *,
              metrics: Mapping[str, Metric] | None = None, amp: bool = False,
-             progress: bool = False) -> dict[str, float]:
-    """Mean ``loss`` and metrics of ``model`` over ``loader``, in eval mode, without gradients."""
+             channels_last: bool = False, progress: bool = False) -> dict[str, float]:
+    """Mean ``loss`` and metrics of ``model`` over ``loader``, in eval mode, without gradients.
+
+    Under torchrun every process must call it (the sums are all-reduced).
+    """
     metrics = metrics or {}
     model.eval()
     meter = _Meter(["loss", *metrics])
     for inputs, targets in _progress(loader, progress, "eval"):
-        inputs = inputs.to(device, non_blocking=True)
+        inputs = _to_device(inputs, device, channels_last)
         targets = targets.to(device, non_blocking=True)
         with _autocast(device, amp):
             outputs = model(inputs)
-            values = {"loss": loss_fn(outputs, targets)}
-        values.update({name: fn(outputs.float(), targets) for name, fn in metrics.items()})
+        outputs = outputs.float()
+        values = {"loss": loss_fn(outputs, targets)}
+        values.update({name: fn(outputs, targets) for name, fn in metrics.items()})
         meter.add(len(targets), values)
     return meter.means()
+
+
+def monitor_mode(monitor: str, mode: str | None = None) -> str:
+    """``"min"`` or ``"max"`` for a monitored quantity: given, or inferred from an unambiguous name
+    (``*loss`` is minimised, ``*acc*`` maximised); raises ``ValueError`` otherwise."""
+    if mode is not None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        return mode
+    if monitor.endswith("loss"):
+        return "min"
+    if "acc" in monitor:
+        return "max"
+    raise ValueError(f"cannot tell whether {monitor!r} should be minimised or maximised; "
+                     f"pass mode='min' (errors, losses) or mode='max' (accuracies, scores)")
+
+
+def _check_monitor(monitor: str, metrics: Mapping[str, Metric], has_val: bool) -> None:
+    splits = ("train", "val") if has_val else ("train",)
+    known = [f"{split}_{name}" for split in splits for name in ("loss", *metrics)]
+    if monitor not in known:
+        hint = "" if has_val or not monitor.startswith("val_") else " (there is no val_loader)"
+        raise ValueError(f"monitor={monitor!r} is not a recorded quantity{hint}; choose one of "
+                         f"{known}")
 
 
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
@@ -153,7 +236,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
         device: torch.device, metrics: Mapping[str, Metric] | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         step_scheduler_every_batch: bool = False, amp: bool | None = None,
-        checkpoint: str | Path | None = None, monitor: str = "val_loss",
+        channels_last: bool | None = None,
+        checkpoint: str | Path | None = None, monitor: str | None = None,
+        mode: str | None = None,
         on_epoch_end: Callable[[int, History], None] | None = None,
         progress: bool = True, verbose: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs and return its ``History``.
@@ -161,30 +246,58 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
     Args:
         scheduler: stepped once per epoch, or after every batch with
             ``step_scheduler_every_batch=True``.
-        amp: mixed precision (bfloat16, or float16 with loss scaling); default: on for CUDA only.
-        checkpoint: if given, the weights with the best ``monitor`` value (``val_loss`` is
-            minimised, anything else such as ``val_acc`` maximised) are saved there, and
+        amp: mixed precision under autocast (bfloat16; float16 with loss scaling on GPUs
+            without bf16). Default: on for CUDA and for CPUs with native bf16 (``resolve_amp``).
+        channels_last: store the model and input batches channels-last (NHWC), which makes
+            convolutions faster on CPUs and GPUs. Default: on when the model has 2-D convs.
+            The model is converted in place.
+        checkpoint: if given, the weights with the best ``monitor`` value are saved there, and
             ``History.best_epoch`` records when.
-        on_epoch_end: called as ``on_epoch_end(epoch, history)`` after each epoch.
+        monitor: ``{train,val}_loss`` or ``{train,val}_<metric>``; default ``val_loss`` (or
+            ``train_loss`` without a val_loader). Checked before training starts.
+        mode: ``"min"`` or ``"max"`` for ``monitor``; inferred only for ``*loss`` and ``*acc*``.
+        on_epoch_end: called as ``on_epoch_end(epoch, history)`` after each epoch (all ranks).
         verbose: print one summary line per epoch.
+
+    Under ``torchrun`` (after ``labutils.distributed.init_distributed()``) the model is wrapped
+    in DistributedDataParallel; only rank 0 prints, shows progress and saves the checkpoint.
     """
+    metrics = dict(metrics or {})
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if checkpoint is not None and val_loader is None and monitor.startswith("val_"):
-        raise ValueError(f"monitor={monitor!r} needs a val_loader")
-    amp = device.type == "cuda" if amp is None else amp
-    if amp and device.type != "cuda":
-        raise ValueError("mixed precision (amp=True) is only supported on CUDA here")
-    use_scaler = amp and not torch.cuda.is_bf16_supported()
+    if monitor is not None and checkpoint is None:
+        raise ValueError(f"monitor={monitor!r} has no effect without checkpoint=...; pass a "
+                         f"checkpoint path or drop monitor")
+    if checkpoint is not None:
+        monitor = monitor or ("val_loss" if val_loader is not None else "train_loss")
+        _check_monitor(monitor, metrics, val_loader is not None)
+        mode = monitor_mode(monitor, mode)
+    amp = resolve_amp(device, amp)
+    channels_last = has_conv(model) if channels_last is None else channels_last
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    main = distributed.is_main_process()
+    net = model
+    if distributed.is_distributed():
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                      else None)
+    use_scaler = amp and amp_dtype(device) == torch.float16
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-    history = History()
-    best = math.inf if monitor.endswith("loss") else -math.inf
+    history = History(amp_dtype=str(amp_dtype(device)).removeprefix("torch.") if amp else None,
+                      channels_last=channels_last, world_size=distributed.world_size())
+    best = math.inf if mode == "min" else -math.inf
     for epoch in range(epochs):
+        sampler = getattr(train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
+            sampler.set_epoch(epoch)
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, metrics=metrics,
+        train = train_one_epoch(net, train_loader, loss_fn, optimizer, device, metrics=metrics,
                                 scheduler=scheduler if step_scheduler_every_batch else None,
-                                amp=amp, scaler=scaler, progress=progress)
+                                amp=amp, scaler=scaler, channels_last=channels_last,
+                                progress=progress and main)
         if scheduler is not None and not step_scheduler_every_batch:
             scheduler.step()
         history.train_loss.append(train.pop("loss"))
@@ -192,7 +305,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
             history.train_metrics.setdefault(name, []).append(value)
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn, device, metrics=metrics, amp=amp,
-                           progress=progress)
+                           channels_last=channels_last, progress=progress and main)
             history.val_loss.append(val.pop("loss"))
             for name, value in val.items():
                 history.val_metrics.setdefault(name, []).append(value)
@@ -200,12 +313,14 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
         history.seconds.append(time.perf_counter() - start)
         if checkpoint is not None:
             value = history.last()[monitor]
-            if (value < best) if monitor.endswith("loss") else (value > best):
-                from labutils.checkpoint import save_checkpoint
-
+            if (value < best) if mode == "min" else (value > best):
                 best, history.best_epoch = value, epoch
-                save_checkpoint(model, checkpoint, metrics={monitor: value, "epoch": epoch + 1})
-        if verbose:
+                if main:
+                    from labutils.checkpoint import save_checkpoint
+
+                    save_checkpoint(model, checkpoint,
+                                    metrics={monitor: value, "epoch": epoch + 1})
+        if verbose and main:
             numbers = "  ".join(f"{k} {v:.4f}" for k, v in history.last().items())
             print(f"epoch {epoch + 1:>3}/{epochs}  {numbers}  ({history.seconds[-1]:.1f}s)")
         if on_epoch_end is not None:

@@ -109,9 +109,17 @@ def test_cifar10_decode_is_cached(tmp_path, monkeypatch):
     assert images.shape == (6, 3, 32, 32) and labels.tolist() == [0, 0, 0, 1, 1, 1]
     first = np.array(Image.open(tmp_path / "a" / "0.png"))
     assert torch.equal(images[0], torch.from_numpy(first).permute(2, 0, 1))
-    assert (data.cache_dir() / "cifar10-jpeg-train.pt").exists()
+    assert len(list(data.cache_dir().glob("cifar10-jpeg-train-*.pt"))) == 1
+
+    def no_scan(split, root=None):
+        raise AssertionError("the cache must be found before the image folders are scanned")
+
+    monkeypatch.setattr(data, "cifar10", no_scan)
     again, _ = load_tensors("cifar10", "train")
     assert torch.equal(again, images)
+    # Another data root has its own cache: it is decoded, not served from the first one.
+    with pytest.raises(AssertionError, match="scanned"):
+        load_tensors("cifar10", "train", root=tmp_path / "elsewhere")
 
 
 def test_load_tensors_rejects_unknown_name():
@@ -156,3 +164,132 @@ def test_stratified_and_split_indices():
     assert len(val) == 20 and len(train) == 80 and not set(train) & set(val)
     with pytest.raises(ValueError):
         split_indices(100, 1.0, np.random.default_rng(0))
+
+
+def test_tensor_loader_order_follows_seed_everything():
+    from labutils.device import seed_everything
+
+    images, labels = torch.zeros(50, 1, 2, 2), torch.arange(50)
+
+    def first_epoch(seed):
+        seed_everything(seed)
+        loader = TensorLoader(images, labels, batch_size=10, shuffle=True)
+        return torch.cat([y for _, y in loader])
+
+    assert torch.equal(first_epoch(1), first_epoch(1))
+    assert not torch.equal(first_epoch(1), first_epoch(2))
+    assert sorted(first_epoch(3).tolist()) == list(range(50))
+
+
+@pytest.mark.parametrize("n,batch,world", [(40, 4, 2), (37, 4, 2), (37, 5, 3), (3, 4, 2)])
+def test_tensor_loader_shards_global_batches(n, batch, world):
+    images, labels = torch.zeros(n, 1, 2, 2), torch.arange(n)
+    single = TensorLoader(images, labels, batch_size=batch * world, shuffle=True, seed=7)
+    shards = [TensorLoader(images, labels, batch_size=batch, shuffle=True, seed=7, rank=r,
+                           world_size=world) for r in range(world)]
+    lengths = {len(s) for s in shards}
+    assert lengths == {len(single)}  # every rank runs the same number of steps (DDP needs it)
+    for global_batch, *parts in zip(single, *shards):
+        together = torch.cat([y for _, y in parts])
+        # Each global batch is the single-process batch, filled up by wrap-around at the end.
+        assert torch.equal(together[:len(global_batch[1])], global_batch[1])
+        assert all(len(y) == batch for _, y in parts)
+    # Evaluation (no shuffle): every sample exactly once over all ranks, no padding.
+    evals = [TensorLoader(images, labels, batch_size=batch, rank=r, world_size=world)
+             for r in range(world)]
+    seen = torch.cat([y for e in evals for _, y in e])
+    assert sorted(seen.tolist()) == list(range(n))
+    with pytest.raises(ValueError, match="rank"):
+        TensorLoader(images, labels, batch_size=batch, rank=world, world_size=world)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults (issue 9)
+
+def fake_manifest_entry(folder):
+    import hashlib
+
+    target = folder / "blob.bin"
+    target.write_bytes(b"a" * 1000)
+    return target, {"fake": {"files": {"blob.bin": {
+        "size": 1000, "sha256": hashlib.sha256(b"a" * 1000).hexdigest()}}}}
+
+
+def test_same_size_edit_with_mtime_restored_is_not_trusted(tmp_path, monkeypatch):
+    import os
+    import time
+
+    target, manifest = fake_manifest_entry(tmp_path)
+    monkeypatch.setattr(data, "_manifest", lambda: manifest)
+    verify_dataset("fake", tmp_path)  # hashed and remembered
+    stat = target.stat()
+    time.sleep(0.02)  # let the clock that stamps ctime move on
+    with open(target, "r+b") as f:  # edit in place: same inode, same size
+        f.write(b"b")
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # put the old mtime back
+    assert target.stat().st_mtime_ns == stat.st_mtime_ns and target.stat().st_size == 1000
+    with pytest.raises(DataIntegrityError, match="blob.bin"):
+        verify_dataset("fake", tmp_path)
+
+
+def test_replaced_file_with_same_size_and_mtime_is_not_trusted(tmp_path, monkeypatch):
+    import os
+
+    target, manifest = fake_manifest_entry(tmp_path)
+    monkeypatch.setattr(data, "_manifest", lambda: manifest)
+    verify_dataset("fake", tmp_path)
+    stat = target.stat()
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"c" * 1000)
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, target)  # a different file (new inode) under the old name
+    with pytest.raises(DataIntegrityError, match="blob.bin"):
+        verify_dataset("fake", tmp_path)
+
+
+def test_isbi_missing_message_does_not_promise_a_download(tmp_path):
+    with pytest.raises(DataMissingError) as err:
+        isbi_membranes(root=tmp_path)
+    msg = str(err.value)
+    assert "cannot download it" in msg and "LAB_DATA" in msg
+    assert "so that torchvision can download it" not in msg
+
+
+@pytest.mark.parametrize("fashion", [False, True])
+def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch, fashion):
+    from torchvision.datasets import mnist as tv_mnist
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", no_network)
+    root = tmp_path / "fresh" / "root"  # does not exist yet, nor does its parent
+    with pytest.raises(DataMissingError, match="Downloading it failed"):
+        mnist("train", root=root, fashion=fashion)
+    assert not (tmp_path / "fresh").exists()
+    (tmp_path / "keep").mkdir()  # folders that were there before stay
+    (tmp_path / "keep" / "MNIST").mkdir()
+    with pytest.raises(DataMissingError):
+        mnist("train", root=tmp_path / "keep")
+    assert (tmp_path / "keep" / "MNIST").is_dir() and not (tmp_path / "keep" / "MNIST" / "raw").exists()
+
+
+def test_unreadable_verification_cache_is_rebuilt(tmp_path, monkeypatch):
+    _, manifest = fake_manifest_entry(tmp_path)
+    monkeypatch.setattr(data, "_manifest", lambda: manifest)
+    stamp_file = data.cache_dir() / "verified.json"
+    stamp_file.write_text('{"fake|')  # e.g. cut short by an older, non-atomic writer
+    verify_dataset("fake", tmp_path)
+    assert f"fake|{tmp_path.resolve()}" in __import__("json").loads(stamp_file.read_text())
+
+
+def test_interrupted_stamp_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    def crash(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        data._atomic_write_text(tmp_path / "verified.json", "{}")
+    assert os.listdir(tmp_path) == []

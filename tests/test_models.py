@@ -3,7 +3,8 @@ import torch
 from torch import nn
 
 from labutils.metrics import count_parameters
-from labutils.models import LeNet5, MiniVGG, TinyCNN
+from labutils.models import (BasicBlock, CifarResNet, LeNet5, MiniVGG, ThreeBlockCNN, TinyCNN,
+                             resnet20, resnet32, resnet56)
 
 
 @pytest.mark.parametrize("cls,params", [(LeNet5, 61_706), (MiniVGG, 123_502), (TinyCNN, 20_490)])
@@ -46,3 +47,49 @@ def test_models_can_learn_one_batch():
             first = first if first is not None else loss.item()
             opt.zero_grad(); loss.backward(); opt.step()
         assert loss.item() < 0.2 * first
+
+
+# Parameter counts of the CIFAR ResNets with option-A shortcuts as published by independent
+# implementations (e.g. akamaster/pytorch_resnet_cifar10): 0.27M, 0.46M, 0.85M.
+@pytest.mark.parametrize("build,params", [(resnet20, 269_722), (resnet32, 464_154),
+                                          (resnet56, 853_018)])
+def test_cifar_resnet_parameter_counts(build, params):
+    model = build()
+    assert sum(p.numel() for p in model.parameters()) == params
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_resnet_shortcut_options_and_plain_variant():
+    x = torch.randn(2, 3, 32, 32)
+    projection = resnet20(shortcut="B")
+    # Option B adds two 1x1 projections with batch norm: 16*32 + 2*32 and 32*64 + 2*64.
+    extra = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
+    assert sum(p.numel() for p in projection.parameters()) == 269_722 + extra
+    plain = resnet20(plain=True)
+    assert sum(p.numel() for p in plain.parameters()) == 269_722
+    torch.manual_seed(0)
+    a = resnet20()
+    torch.manual_seed(0)
+    b = resnet20(plain=True)
+    a.eval(), b.eval()
+    assert not torch.allclose(a(x), b(x))  # the shortcut changes the function
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        CifarResNet(21)
+    with pytest.raises(ValueError, match="shortcut"):
+        resnet20(shortcut="C")
+
+
+def test_zero_pad_shortcut_matches_its_definition():
+    block = BasicBlock(16, 32, stride=2, shortcut="A")
+    x = torch.randn(2, 16, 8, 8)
+    s = block.shortcut(x)
+    assert s.shape == (2, 32, 4, 4)
+    assert torch.equal(s[:, 8:24], x[:, :, ::2, ::2]) and s[:, :8].abs().sum() == 0
+
+
+def test_three_block_cnn_shapes():
+    model = ThreeBlockCNN()
+    # convs: 3*32*9 + 32*64*9 + 64*128*9 (no bias), BN: 2*(32+64+128), head: 2048*128+128 + 1290
+    want = 3 * 32 * 9 + 32 * 64 * 9 + 64 * 128 * 9 + 2 * (32 + 64 + 128) + 2048 * 128 + 128 + 1290
+    assert sum(p.numel() for p in model.parameters()) == want
+    assert model.features(torch.randn(2, 3, 32, 32)).shape == (2, 128, 4, 4)

@@ -81,3 +81,44 @@ def test_book_style_is_one_explicit_call():
     with matplotlib.rc_context():
         use_book_style()
         assert plt.rcParams["image.cmap"] == "gray"
+
+
+def test_book_style_figure_format():
+    with matplotlib.rc_context():
+        use_book_style(figure_format="jpeg")   # outside IPython: style only, no error
+        assert plt.rcParams["figure.dpi"] == 100
+    with pytest.raises(ValueError, match="figure_format"):
+        use_book_style(figure_format="gif")
+
+
+def test_book_style_jpeg_in_ipython():
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
+    shell = interactiveshell.InteractiveShell.instance()
+    with matplotlib.rc_context():
+        use_book_style(figure_format="jpeg")
+        formatters = shell.display_formatter.formatters
+        fig, _ = plt.subplots()
+        assert formatters["image/jpeg"](fig).startswith("/9j/")   # base64 of the JPEG magic bytes
+        assert formatters["image/png"](fig) is None
+        use_book_style()
+        assert formatters["image/png"](fig) is not None
+        plt.close(fig)
+
+
+def test_confusion_matrix_rejects_labels_outside_the_class_names():
+    with pytest.raises(ValueError, match=r"y_pred.*\[0, 2\).*found 2"):
+        plot_confusion_matrix([0, 1, 1], [0, 1, 2], ["x", "y"])
+    with pytest.raises(ValueError, match=r"y_true.*found -1"):
+        plot_confusion_matrix([0, -1], [0, 1], ["x", "y"])
+
+
+def test_show_images_checks_labels_and_normalisation():
+    x = torch.zeros(3, 1, 4, 4)
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        show_images(x, [0, 1])
+    with pytest.raises(ValueError, match="mean and std"):
+        show_images(x, mean=(0.5,))
+    with pytest.raises(ValueError, match=r"1 channels.*3 values"):
+        show_images(x, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))
+    with pytest.raises(ValueError, match="no images"):
+        show_images(torch.zeros(0, 1, 4, 4))

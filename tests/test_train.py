@@ -99,10 +99,11 @@ def test_fit_rejects_bad_arguments():
     data = [(torch.randn(4, 2), torch.randn(4, 1))]
     with pytest.raises(ValueError, match="epochs"):
         fit(model, data, None, nn.MSELoss(), opt, epochs=0, device=CPU)
-    with pytest.raises(ValueError, match="val_loader"):
-        fit(model, data, None, nn.MSELoss(), opt, epochs=1, device=CPU, checkpoint="x")
+    with pytest.raises(ValueError, match="no val_loader"):
+        fit(model, data, None, nn.MSELoss(), opt, epochs=1, device=CPU, checkpoint="x",
+            monitor="val_loss")
     with pytest.raises(ValueError, match="mixed precision"):
-        fit(model, data, None, nn.MSELoss(), opt, epochs=1, device=CPU, amp=True)
+        fit(model, data, None, nn.MSELoss(), opt, epochs=1, device=torch.device("mps"), amp=True)
     with pytest.raises(ValueError, match="no samples"):
         train_one_epoch(model, [], nn.MSELoss(), opt, CPU)
 
@@ -136,3 +137,122 @@ def test_progress_bar_shows_unless_disabled(monkeypatch):
     assert _progress(data, False, "train") is data
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert _progress(data, True, "train") is data
+
+
+# --- monitor: direction and spelling are checked before training ---------------------------
+
+def _tiny_regression():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    return [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+
+
+def test_monitor_direction_is_explicit_for_ambiguous_names(tmp_path):
+    data = _tiny_regression()
+    mae = {"mae": lambda out, y: (out - y).abs().mean()}
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with pytest.raises(ValueError, match="minimised or maximised"):
+        fit(model, data, data, nn.MSELoss(), opt, epochs=1, device=CPU, metrics=mae,
+            checkpoint=tmp_path / "m", monitor="val_mae", progress=False, verbose=False)
+    # With mode="min" the kept epoch is the one with the smallest val_mae (the loss falls).
+    h = fit(model, data, data, nn.MSELoss(), opt, epochs=4, device=CPU, metrics=mae,
+            checkpoint=tmp_path / "m", monitor="val_mae", mode="min", progress=False,
+            verbose=False)
+    maes = h.val_metrics["mae"]
+    assert h.best_epoch == maes.index(min(maes)) and maes[-1] < maes[0]
+
+
+def test_misspelt_monitor_fails_before_training(tmp_path):
+    model = nn.Linear(3, 1)
+    before = [p.clone() for p in model.parameters()]
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    data = _tiny_regression()
+    with pytest.raises(ValueError, match="val_accuracy.*not a recorded"):
+        fit(model, data, data, nn.MSELoss(), opt, epochs=1, device=CPU,
+            metrics={"acc": lambda o, y: 0.0}, checkpoint=tmp_path / "m",
+            monitor="val_accuracy")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    with pytest.raises(ValueError, match="no effect without checkpoint"):
+        fit(model, data, data, nn.MSELoss(), opt, epochs=1, device=CPU, monitor="val_loss")
+
+
+def test_monitor_mode_inference():
+    from labutils.train import monitor_mode
+
+    assert monitor_mode("val_loss") == "min" and monitor_mode("train_loss") == "min"
+    assert monitor_mode("val_acc") == "max" and monitor_mode("val_top5_acc") == "max"
+    assert monitor_mode("val_dice", "max") == "max"
+    with pytest.raises(ValueError):
+        monitor_mode("val_dice")
+    with pytest.raises(ValueError, match="'min' or 'max'"):
+        monitor_mode("val_loss", "down")
+
+
+# --- mixed precision and channels_last on the CPU -------------------------------------------
+
+def test_cpu_bf16_detection_reads_the_cpu_flags():
+    from labutils.device import _cpu_flags_have_bf16
+
+    assert _cpu_flags_have_bf16("processor: 0\nflags\t\t: fpu sse avx512f avx512_bf16\n")
+    assert _cpu_flags_have_bf16("Features\t: fp asimd bf16 i8mm\n")
+    assert not _cpu_flags_have_bf16("flags\t\t: fpu sse avx2 avx512f\n")
+    assert not _cpu_flags_have_bf16("")
+
+
+def test_amp_default_follows_native_bf16(monkeypatch):
+    import labutils.train as train
+
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert train.resolve_amp(CPU, None) is True
+    assert train.resolve_amp(CPU, False) is False
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    assert train.resolve_amp(CPU, None) is False
+    train._warn_emulated_bf16.cache_clear()
+    with pytest.warns(RuntimeWarning, match="native bfloat16"):
+        assert train.resolve_amp(CPU, True) is True
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second request does not warn again
+        train.resolve_amp(CPU, True)
+
+
+class _ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        self.seen_channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        self.seen_dtype = self.conv(x).dtype
+        return self.head(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def test_fit_bf16_channels_last_learns_and_keeps_float32_losses():
+    torch.manual_seed(0)
+    x = torch.randn(128, 3, 8, 8)
+    y = (x[:, 0].mean((1, 2)) > 0).long()
+    data = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 128, 32)]
+    model = _ConvNet()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    seen = []
+    loss_fn = lambda out, t: (seen.append(out.dtype), nn.functional.cross_entropy(out, t))[1]  # noqa: E731
+    h = fit(model, data, data, loss_fn, opt, epochs=6, device=CPU, amp=True,
+            channels_last=True, progress=False, verbose=False)
+    assert h.amp_dtype == "bfloat16" and h.channels_last
+    assert model.seen_channels_last and model.seen_dtype == torch.bfloat16
+    assert model.conv.weight.dtype == torch.float32  # master weights stay fp32
+    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert set(seen) == {torch.float32}
+    assert h.train_loss[-1] < 0.7 * h.train_loss[0]
+
+
+def test_fit_fp32_path_when_amp_off():
+    model = _ConvNet()
+    data = [(torch.randn(8, 3, 8, 8), torch.randint(0, 2, (8,)))]
+    h = fit(model, data, None, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, device=CPU, amp=False, channels_last=False, progress=False, verbose=False)
+    assert h.amp_dtype is None and not h.channels_last and model.seen_dtype == torch.float32
+    assert not model.seen_channels_last
