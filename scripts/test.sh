@@ -12,5 +12,15 @@ status=0
 .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
   --nbval-sanitize-with scripts/nbval_sanitize.cfg --nbval-cell-timeout=1200 \
   -p no:cacheprovider --durations=15 "$@" || status=$?
+# The rendered book, checked as a reader sees it: build it, then open every page in headless
+# Chromium (scripts/check_book.py). Needs Debian's chromium + chromium-driver (.ci/run installs them).
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+  bash scripts/build_book.sh >/tmp/cnn-lab-book-build.log 2>&1 \
+    || { echo "== book build failed (log: /tmp/cnn-lab-book-build.log)"; status=1; }
+  [ -f _build/html/index.html ] && { .venv/bin/python scripts/check_book.py || status=1; }
+else
+  echo "== browser check SKIPPED: chromium and chromium-driver are not installed" \
+       "(apt-get install -y chromium chromium-driver)"
+fi
 echo "== test time: $(( $(date +%s) - start )) s"
 exit $status
