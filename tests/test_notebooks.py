@@ -43,3 +43,157 @@ def test_listed_in_toc_and_ends_with_run_report(path):
     assert "run.report(" in last, f"{path.name}: the last code cell should print the run report"
     assert any("NBVAL_CHECK_OUTPUT" in "".join(c["source"]) for c in code_cells(path)), \
         f"{path.name}: no deterministic output is checked by nbval"
+
+
+# --- Size and readability -----------------------------------------------------------------------
+
+MAX_NOTEBOOK_BYTES = 1_000_000   # chapter figures: book style dpi, JPEG for photographs
+MAX_CODE_LINE = 100
+MAX_EPOCH_LINES_PER_CELL = 30    # longer logs: fit(..., verbose=False) and a plotted history
+
+
+def outputs_text(cell):
+    """Everything a code cell printed or displayed as text (stream, text/plain, text/html...)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            parts.append("".join(out["text"]))
+        for mime, value in out.get("data", {}).items():
+            mime = mime.removeprefix("application/papermill.record/")   # glue(..., display=False)
+            if mime.startswith("text/") or mime == "application/json":
+                parts.append(value if isinstance(value, str) else "".join(value))
+        if out["output_type"] == "error":
+            parts.append("\n".join(out.get("traceback", [])))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_under_one_megabyte(path):
+    size = path.stat().st_size
+    assert size <= MAX_NOTEBOOK_BYTES, (
+        f"{path.name} is {size / 1e6:.2f} MB (limit {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB): lower the "
+        "figure dpi or show photographs as JPEG (labutils.plots.use_book_style), then re-execute")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_at_most_100_characters(path):
+    long = [(i, len(line)) for i, c in enumerate(code_cells(path))
+            for line in "".join(c["source"]).splitlines() if len(line) > MAX_CODE_LINE]
+    assert not long, f"{path.name}: code lines over {MAX_CODE_LINE} characters (cell, length): {long[:5]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_object_reprs_with_memory_addresses(path):
+    found = [(i, m) for i, c in enumerate(code_cells(path))
+             for m in re.findall(r"<[^<>\n]* at 0x[0-9a-fA-F]+>", outputs_text(c))]
+    assert not found, (f"{path.name}: object reprs in outputs (cell, repr): {found[:3]}; end the "
+                       "cell with display(obj) or ';'")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_per_epoch_logs_are_folded(path):
+    long = []
+    for i, c in enumerate(code_cells(path)):
+        n = len(re.findall(r"^\s*epoch\s+\d+", outputs_text(c), flags=re.MULTILINE | re.IGNORECASE))
+        if n > MAX_EPOCH_LINES_PER_CELL:
+            long.append((i, n))
+    assert not long, (f"{path.name}: per-epoch logs longer than {MAX_EPOCH_LINES_PER_CELL} lines "
+                      f"(cell, lines): {long}; use verbose=False and plot the history")
+
+
+# --- No prose number that no output shows -------------------------------------------------------
+# A number in a markdown cell must appear in some output (or the code, for settings) of the same
+# notebook. Not checked: math ($...$), code spans and blocks, citations, links, headings'
+# chapter numbers, years, "chapter N", list markers and small integers (counts such as "two
+# blocks", "3x3"). Anything else that is not a measurement goes in this short allow-list.
+PROSE_NUMBER_ALLOWLIST = {
+    "00_tour.ipynb": {"90%"},            # the quick-mode accuracy floor the assert checks
+    "01_convolution.ipynb": {"45"},      # 45-degree edges
+    "02_numpy_cnn.ipynb": set(),
+    "03_digits.ipynb": {"95%"},          # the target accuracy of exercise 4
+}
+_SMALL_INTEGER = 12
+_NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)(%?)",
+                     re.IGNORECASE)
+_SKIP = [
+    r"\$\$.*?\$\$", r"\$[^$\n]+\$", r"\\\(.*?\\\)", r"\\begin\{(\w+\*?)\}.*?\\end\{\1\}",
+    r"```.*?```", r"`[^`\n]*`",                          # math, code blocks and code spans
+    r"\{cite[^}]*\}`[^`]*`", r"\]\([^)]*\)", r"https?://\S+", r"<[^>\n]+>",   # citations, links
+    r"^#+\s*\d+(?:\.\d+)*\.?", r"\b(?:chapters?|parts?|sections?|exercises?)\s+[\dIV]+"
+    r"(?:\s*(?:,|and|to|-)\s*[\dIV]+)*",
+    r"^\s*(?:\d+\.|[-*])\s",                             # list markers
+]
+
+
+def _value(token):
+    return float(token.replace(",", ""))
+
+
+def prose_numbers(markdown):
+    """Numbers in markdown prose, outside math, code, citations, links and section numbers."""
+    text = markdown
+    for pattern in _SKIP:
+        text = re.sub(pattern, " ", text, flags=re.DOTALL | re.MULTILINE | re.IGNORECASE)
+    found = []
+    for m in _NUMBER.finditer(text):
+        number, percent = m.group(1), m.group(2)
+        value = _value(number)
+        if "e" not in number.lower() and "." not in number and "," not in number:
+            if value <= _SMALL_INTEGER or (1900 <= value <= 2099 and len(number) == 4):
+                continue
+        found.append(number + percent)
+    return found
+
+
+def _matches(token, values):
+    number = token.rstrip("%")
+    x = _value(number)
+    if "e" in number.lower():
+        return any(v != 0 and abs(v - x) <= 0.05 * abs(x) for v in values)
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    tol = 0.5 * 10 ** -decimals + 1e-12
+    scales = (1, 100) if token.endswith("%") else (1,)   # 98.65% may print as 0.9865
+    return any(abs(v * s - x) <= tol for v in values for s in scales)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_prose_numbers_appear_in_outputs(path):
+    cells = json.loads(path.read_text())["cells"]
+    shown = "\n".join(outputs_text(c) + "\n" + "".join(c["source"])
+                      for c in cells if c["cell_type"] == "code")
+    values = {_value(t) for t, _ in _NUMBER.findall(shown)}
+    allowed = PROSE_NUMBER_ALLOWLIST.get(path.name, set())
+    missing = []
+    for i, c in enumerate(cells):
+        if c["cell_type"] != "markdown":
+            continue
+        for token in prose_numbers("".join(c["source"])):
+            if token not in allowed and not _matches(token, values):
+                missing.append((i, token))
+    assert not missing, (f"{path.name}: numbers in the prose that no output shows (cell, number): "
+                         f"{missing}; print them or glue them, or put a constant in math")
+
+
+def test_prose_number_extraction():
+    md = ("In 1962 ... {cite:p}`x2017y` chapter 4 ... $k=37$ and `stride=77` ... LeNet-5, SHA-256, "
+          "a 300-line module, 98.65% accuracy, 30,678 parameters, 1e-8 error, 3x3 kernels.")
+    assert prose_numbers(md) == ["300", "98.65%", "30,678", "1e-8"]
+    assert _matches("98.65%", {0.98651}) and _matches("30,678", {30678.0})
+    assert not _matches("1e-8", {1.2e-10}) and not _matches("300", {366.0})
+
+
+# --- One repository URL --------------------------------------------------------------------------
+
+def test_notebooks_agree_with_repository_url_in_config():
+    """The Colab badge and clone command come from _config.yml (scripts/set_repo_url.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("set_repo_url", ROOT / "scripts" / "set_repo_url.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    url, branch = module.repository()
+    problems = [p for path in NOTEBOOKS for p in module.update(path, url, branch, write=False)]
+    assert not problems, "\n".join(problems) + "\nrun: python scripts/set_repo_url.py"
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        assert f"/blob/{branch}/notebooks/{path.name}" in text and url in text
