@@ -33,7 +33,7 @@ def run(seed: int, amp: bool, args, device, data) -> tuple[float, float]:
                         device=device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
                           weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, epochs=args.epochs,
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=args.epochs,
                                                 steps_per_epoch=len(train))
     start = time.perf_counter()
     h = fit(model, train, test, nn.CrossEntropyLoss(), opt, epochs=args.epochs, device=device,
@@ -44,15 +44,18 @@ def run(seed: int, amp: bool, args, device, data) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=8000, help="training images")
+    parser.add_argument("--train", type=int, default=8_000, help="training images")
     parser.add_argument("--test", type=int, default=5000, help="test images")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     args = parser.parse_args()
     device = pick_device()
     x, y = load_tensors("cifar10", "train")
     xt, yt = load_tensors("cifar10", "test")
-    data = ((x[:args.train], y[:args.train]), (xt[:args.test], yt[:args.test]))
+    # The JPEG copy lists images class by class: draw the subsets at random (fixed seed).
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:args.train]
+    pick_t = torch.randperm(len(xt), generator=torch.Generator().manual_seed(1))[:args.test]
+    data = ((x[pick], y[pick]), (xt[pick_t], yt[pick_t]))
     print(f"ResNet-20, {args.train} CIFAR-10 training images, {args.epochs} epochs, "
           f"test on {args.test}; seeds {args.seeds}")
     results = {}

@@ -91,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     seed_everything(args.seed)  # the same seed on every rank: same initial weights and order
     images, labels = load_tensors(args.dataset, "train")
     test_images, test_labels = load_tensors(args.dataset, "test")
-    if args.subset:
-        images, labels = images[:args.subset], labels[:args.subset]
-        test_images, test_labels = test_images[:args.subset], test_labels[:args.subset]
+    if args.subset:  # a fixed random subset: the CIFAR-10 JPEG copy is sorted by class
+        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+        pick_t = torch.randperm(len(test_images), generator=torch.Generator().manual_seed(1))
+        images, labels = images[pick[:args.subset]], labels[pick[:args.subset]]
+        test_images = test_images[pick_t[:args.subset]]
+        test_labels = test_labels[pick_t[:args.subset]]
     mean, std = STATS[args.dataset]
     model = build_model(args.model, images.shape[1]).to(device)
     train_loader = TensorLoader(images, labels, batch_size=args.batch_size // world, shuffle=True,
