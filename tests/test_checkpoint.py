@@ -13,6 +13,13 @@ from labutils.checkpoint import (CheckpointCorruptError, CheckpointMismatchError
 from labutils.models import TinyCNN
 
 
+
+def _crash_mid_write(state, filename, metadata=None):
+    """Stands in for safetensors' save_file: writes half a file, then is interrupted."""
+    with open(filename, "wb") as f:
+        f.write(b"half")
+    raise KeyboardInterrupt
+
 def test_round_trip_gives_identical_predictions(tmp_path):
     torch.manual_seed(0)
     model = TinyCNN(width=4)
@@ -56,12 +63,7 @@ def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     save_checkpoint(old, tmp_path / "m")
     before = (tmp_path / "m.safetensors").read_bytes()
 
-    def crash(state, filename, metadata=None):
-        with open(filename, "wb") as f:
-            f.write(b"half")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ckpt, "save_file", crash)
+    monkeypatch.setattr(ckpt, "save_file", _crash_mid_write)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(TinyCNN(width=4), tmp_path / "m")
     assert (tmp_path / "m.safetensors").read_bytes() == before
@@ -108,12 +110,7 @@ def test_interrupted_save_never_mixes_old_and_new(tmp_path, monkeypatch, fail_at
 
 
 def test_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
-    def crash(state, filename, metadata=None):
-        with open(filename, "wb") as f:
-            f.write(b"half")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ckpt, "save_file", crash)
+    monkeypatch.setattr(ckpt, "save_file", _crash_mid_write)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(TinyCNN(width=4), tmp_path / "m")
     assert os.listdir(tmp_path) == []
