@@ -13,7 +13,6 @@ from labutils.checkpoint import (CheckpointCorruptError, CheckpointMismatchError
 from labutils.models import TinyCNN
 
 
-
 def _crash_mid_write(state, filename, metadata=None):
     """Stands in for safetensors' save_file: writes half a file, then is interrupted."""
     with open(filename, "wb") as f:
