@@ -6,7 +6,7 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
 - ``mode``: the quick/full run-mode switch
 - ``data``: data root, integrity checks and dataset loaders
 - ``train``: ``train_one_epoch``, ``evaluate``, ``fit`` and ``History``
-- ``metrics``: accuracy and prediction helpers
+- ``metrics``: accuracy, prediction helpers, calibration (reliability bins, ECE)
 - ``checkpoint``: safetensors checkpoints with JSON metadata in the same file
 - ``plots``: learning curves, image grids, confusion matrices, kernels and feature maps
 - ``report``: the reproducibility footer printed at the end of every chapter
@@ -15,6 +15,8 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
 - ``augment``: batch augmentation on tensors (translate, flip, cutout) with explicit generators
 - ``distributed``: torchrun / DistributedDataParallel helpers used by ``fit``
 - ``stats``: spreads over seeds, binomial intervals, Welch comparisons (``compare``)
+- ``speedrun``: an airbench-style CIFAR-10 recipe (whitening layer, frozen BN scales,
+  alternating flips, lookahead, test-time augmentation), each trick a switch
 
 What labutils promises
 ----------------------
@@ -40,7 +42,7 @@ found and what to do, instead of giving a silently wrong answer:
   loss raises ``FloatingPointError``; ``amp=True`` on a CPU without native bf16 warns once.
   ``TensorLoader`` checks shapes, batch size, per-channel statistics and rank/world size.
 - Missing data raises ``DataMissingError`` (a ``FileNotFoundError``) naming the data root and
-  ``LAB_DATA``; a failed MNIST or Fashion-MNIST download removes the empty folders it created.
+  ``LAB_DATA`` (SVHN too: it is downloaded when absent and there is internet, never replaced); a failed MNIST or Fashion-MNIST download removes the empty folders it created.
 
 Errors: ``ValueError`` for wrong values and shapes, ``TypeError`` for wrong dtypes,
 ``RuntimeError`` for a device that is not available here (or ``MomentumSGD.step`` before any

@@ -229,6 +229,29 @@ def cifar10(split: str = "train", *, transform: Callable | None = None,
                    "Downloading is switched off.")
 
 
+def svhn(split: str = "train", *, transform: Callable | None = None,
+         root: Path | None = None, download: bool = True) -> Dataset:
+    """SVHN (Netzer et al., 2011; the source's data set) from ``<root>/SVHN``, downloaded by
+    torchvision when absent. Offline and absent, a ``DataMissingError`` says what to do."""
+    from torchvision import datasets
+
+    _check_split(split)
+    root = Path(root) if root is not None else data_root()
+    folder = root / "SVHN"
+    if (folder / f"{split}_32x32.mat").exists():
+        return datasets.SVHN(str(folder), split=split, transform=transform, download=False)
+    if not download:
+        raise _missing("SVHN", root, f"{folder}/{split}_32x32.mat", "Downloading is switched off.")
+    existed = folder.exists()
+    try:
+        return datasets.SVHN(str(folder), split=split, transform=transform, download=True)
+    except Exception as err:
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise _missing("SVHN", root, f"{folder}/{split}_32x32.mat",
+                       f"Downloading it failed ({type(err).__name__}: {err}).") from err
+
+
 class Segmentation(NamedTuple):
     """Images (N, 1, H, W) float32 in [0, 1] and masks (N, 1, H, W) float32 in {0, 1} or None."""
 

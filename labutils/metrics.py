@@ -59,3 +59,34 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int)
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
     """Number of (trainable) parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def calibration_bins(probs: np.ndarray, targets: np.ndarray, n_bins: int = 15
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reliability-diagram data: per confidence bin, the mean confidence, the accuracy and the
+    number of samples (bins of equal width on (0, 1]; empty bins give NaN).
+
+    probs: class probabilities (N, K); targets: class indices (N,).
+    """
+    probs, targets = np.asarray(probs, dtype=np.float64), np.asarray(targets)
+    if probs.ndim != 2 or targets.shape != (len(probs),):
+        raise ValueError(f"expected probs (N, K) and targets (N,), got {probs.shape} and "
+                         f"{targets.shape}")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == targets
+    # bin b holds confidences in (b/n, (b+1)/n]
+    which = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore"):
+        mean_conf = np.bincount(which, confidence, n_bins) / count
+        acc = np.bincount(which, correct.astype(float), n_bins) / count
+    return mean_conf, acc, count
+
+
+def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, n_bins: int = 15) -> float:
+    """ECE (Guo et al., 2017): the sample-weighted mean of |accuracy - confidence| over bins."""
+    conf, acc, count = calibration_bins(probs, targets, n_bins)
+    used = count > 0
+    return float(np.sum(count[used] * np.abs(acc[used] - conf[used])) / count.sum())

@@ -35,11 +35,11 @@ STATS = {"mnist": (MNIST_MEAN, MNIST_STD), "fashion-mnist": (FASHION_MNIST_MEAN,
          "cifar10": (CIFAR10_MEAN, CIFAR10_STD)}
 
 
-def build_model(name: str, in_channels: int) -> nn.Module:
+def build_model(name: str, in_channels: int, size: int = 28) -> nn.Module:
     from labutils import models
 
     if name == "lenet5":
-        return models.LeNet5(in_channels=in_channels)
+        return models.LeNet5(in_channels=in_channels, input_size=size)
     if name == "threeblock":
         return models.ThreeBlockCNN(in_channels=in_channels)
     if name == "resnet20":
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         test_images = test_images[pick_t[:args.subset]]
         test_labels = test_labels[pick_t[:args.subset]]
     mean, std = STATS[args.dataset]
-    model = build_model(args.model, images.shape[1]).to(device)
+    model = build_model(args.model, images.shape[1], images.shape[-1]).to(device)
     train_loader = TensorLoader(images, labels, batch_size=args.batch_size // world, shuffle=True,
                                 device=device, mean=mean, std=std)
     test_loader = TensorLoader(test_images, test_labels, batch_size=1000, device=device,

@@ -98,16 +98,18 @@ def test_cifar10_jpeg_copy_has_official_class_order(real_data):
 def test_cifar10_decode_is_cached(tmp_path, monkeypatch):
     from torchvision.datasets import ImageFolder
 
+    monkeypatch.setenv("LAB_CACHE", str(tmp_path / "cache"))  # a cache no other test has filled
+    folder = tmp_path / "images"
     rng = np.random.default_rng(0)
     for cls in ("a", "b"):
-        (tmp_path / cls).mkdir()
+        (folder / cls).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
-                tmp_path / cls / f"{i}.png")
-    monkeypatch.setattr(data, "cifar10", lambda split, root=None: ImageFolder(str(tmp_path)))
+                folder / cls / f"{i}.png")
+    monkeypatch.setattr(data, "cifar10", lambda split, root=None: ImageFolder(str(folder)))
     images, labels = load_tensors("cifar10", "train")
     assert images.shape == (6, 3, 32, 32) and labels.tolist() == [0, 0, 0, 1, 1, 1]
-    first = np.array(Image.open(tmp_path / "a" / "0.png"))
+    first = np.array(Image.open(folder / "a" / "0.png"))
     assert torch.equal(images[0], torch.from_numpy(first).permute(2, 0, 1))
     assert len(list(data.cache_dir().glob("cifar10-jpeg-train-*.pt"))) == 1
 
@@ -293,3 +295,20 @@ def test_interrupted_stamp_write_leaves_no_temporary_file(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         data._atomic_write_text(tmp_path / "verified.json", "{}")
     assert os.listdir(tmp_path) == []
+
+
+def test_svhn_offline_is_a_clear_error(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    from labutils.data import svhn
+
+    with pytest.raises(DataMissingError, match="SVHN.*Downloading is switched off"):
+        svhn("train", root=tmp_path, download=False)
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(datasets.SVHN, "download", no_network)
+    with pytest.raises(DataMissingError, match="SVHN.*Downloading it failed.*LAB_DATA"):
+        svhn("test", root=tmp_path)
+    assert not (tmp_path / "SVHN").exists()  # no empty folder left behind

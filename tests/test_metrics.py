@@ -50,3 +50,42 @@ def test_per_class_accuracy_rejects_labels_outside_the_classes():
 def test_predict_on_an_empty_loader_is_a_clear_error():
     with pytest.raises(ValueError, match="no batches"):
         predict(nn.Linear(3, 2), [], torch.device("cpu"))
+
+
+def _ece_by_loops(probs, targets, n_bins):
+    """Reference: loop over bins with explicit edges (lo, hi]."""
+    total, n = 0.0, len(probs)
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        members = [i for i in range(n) if lo < probs[i].max() <= hi]
+        if members:
+            conf = np.mean([probs[i].max() for i in members])
+            acc = np.mean([probs[i].argmax() == targets[i] for i in members])
+            total += len(members) / n * abs(acc - conf)
+    return total
+
+
+def test_expected_calibration_error_matches_a_loop_over_bins():
+    from labutils.metrics import calibration_bins, expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(500, 10)) * 3
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    targets = rng.integers(0, 10, 500)
+    assert expected_calibration_error(probs, targets, 10) == pytest.approx(
+        _ece_by_loops(probs, targets, 10), abs=1e-12)
+    conf, acc, count = calibration_bins(probs, targets, 10)
+    assert count.sum() == 500 and np.isnan(conf[count == 0]).all()
+
+
+def test_ece_is_zero_when_confidence_equals_accuracy():
+    from labutils.metrics import expected_calibration_error
+
+    # 100 samples at confidence 0.8, 80 of them right: perfectly calibrated
+    probs = np.tile([0.8, 0.2], (100, 1))
+    targets = np.r_[np.zeros(80, int), np.ones(20, int)]
+    assert expected_calibration_error(probs, targets) == pytest.approx(0.0, abs=1e-12)
+    # all right at confidence 0.8: under-confident by 0.2
+    assert expected_calibration_error(probs, np.zeros(100, int)) == pytest.approx(0.2)
+    with pytest.raises(ValueError):
+        expected_calibration_error(probs, np.zeros(99, int))

@@ -93,3 +93,13 @@ def test_three_block_cnn_shapes():
     want = 3 * 32 * 9 + 32 * 64 * 9 + 64 * 128 * 9 + 2 * (32 + 64 + 128) + 2048 * 128 + 128 + 1290
     assert sum(p.numel() for p in model.parameters()) == want
     assert model.features(torch.randn(2, 3, 32, 32)).shape == (2, 128, 4, 4)
+
+
+def test_lenet_on_32x32_colour_images_is_the_original_layout():
+    net = LeNet5(in_channels=3, input_size=32)
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert net.features[0].padding == (0, 0)
+    # same weights as the padded version except the first conv's 3 input channels
+    assert count_parameters(net) == 61_706 + 2 * 6 * 5 * 5
+    with pytest.raises(ValueError, match="input_size"):
+        LeNet5(input_size=30)

@@ -1,0 +1,133 @@
+"""The airbench-style recipe: whitening against NumPy, schedule, lookahead, flips, TTA, and a
+short real training run that must learn."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labutils.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors
+from labutils.speedrun import (Lookahead, SpeedrunConfig, SpeedrunNet, flip_plan, lr_factor,
+                               make_optimizer, normalise, train_speedrun, tta_logits,
+                               whitening_filters)
+
+CPU = torch.device("cpu")
+
+
+def _patch_second_moment_numpy(x, size):
+    """Second-moment matrix of all size x size patches, with explicit NumPy slicing."""
+    x = x.numpy().astype(np.float64)
+    n, c, h, w = x.shape
+    rows = [x[:, :, i:i + size, j:j + size].reshape(n, -1)
+            for i in range(h - size + 1) for j in range(w - size + 1)]
+    # reshape(n, -1) orders a patch as (C, s, s), like the filters' weight layout
+    p = np.concatenate(rows)
+    return p.T @ p / len(p)
+
+
+def test_whitening_filters_decorrelate_patches():
+    gen = torch.Generator().manual_seed(0)
+    # correlated channels: a mixing matrix applied to noise
+    x = torch.einsum("dc,nchw->ndhw", torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0],
+                                                    [0.5, 0.5, 0.7]]),
+                     torch.randn(64, 3, 10, 10, generator=gen))
+    eps = 1e-3
+    filters = whitening_filters(x, eps=eps)
+    assert filters.shape == (24, 3, 2, 2)
+    assert torch.equal(filters[12:], -filters[:12])
+    moment = _patch_second_moment_numpy(x, 2)
+    eigenvalues = np.linalg.eigvalsh(moment)
+    out = F.conv2d(x.double(), filters[:12].double())  # (N, 12, 9, 9)
+    flat = out.permute(0, 2, 3, 1).reshape(-1, 12).numpy()
+    got = flat.T @ flat / len(flat)
+    np.testing.assert_allclose(got, np.diag(eigenvalues / (eigenvalues + eps)), atol=1e-5)
+
+
+def test_net_shapes_and_frozen_scales():
+    net = SpeedrunNet((8, 16, 16))
+    assert net(torch.randn(5, 3, 32, 32)).shape == (5, 10)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 6 and not any(m.weight.requires_grad for m in norms)
+    assert all(m.bias.requires_grad for m in norms)
+    assert not any(m.weight.requires_grad for m in SpeedrunNet((8, 8, 8)).modules()
+                   if isinstance(m, torch.nn.BatchNorm2d))
+    learned = SpeedrunNet((8, 8, 8), frozen_bn_scale=False)
+    assert all(m.weight.requires_grad for m in learned.modules()
+               if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_optimizer_groups_decouple_weight_decay_from_lr():
+    net = SpeedrunNet((8, 16, 16))
+    decays = []
+    for lr in (5.0, 20.0):
+        cfg = SpeedrunConfig(lr=lr)
+        opt = make_optimizer(net, cfg)
+        bias_group, other = opt.param_groups
+        assert bias_group["lr"] == pytest.approx(other["lr"] * cfg.bias_lr_scale)
+        assert other["nesterov"] and other["momentum"] == cfg.momentum
+        decays.append([g["lr"] * g["weight_decay"] for g in opt.param_groups])
+        n_params = sum(len(g["params"]) for g in opt.param_groups)
+        assert n_params == sum(1 for p in net.parameters() if p.requires_grad)
+    # the decay applied per step is the same for both groups and both learning rates
+    assert np.allclose(decays, decays[0][0])
+
+
+def test_lr_schedule_is_triangular():
+    total = 100
+    f = [lr_factor(s, total) for s in range(total + 1)]
+    assert f[0] == pytest.approx(0.2) and max(f) == pytest.approx(1.0)
+    assert int(np.argmax(f)) == 23 and f[-1] == pytest.approx(0.07)
+    assert all(a <= b for a, b in zip(f[:23], f[1:24])) and all(a >= b for a, b in zip(f[23:], f[24:]))
+
+
+def test_lookahead_moves_toward_the_model_and_copies_back():
+    net = torch.nn.Linear(3, 2)
+    la = Lookahead(net)
+    start = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    la.update(net, decay=0.75)  # slow = start + 0.25 * 1
+    assert torch.allclose(net.weight, start + 0.25)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    la.update(net, decay=1.0)   # slow unchanged, model reset to it
+    assert torch.allclose(net.weight, start + 0.25)
+
+
+def test_alternating_flips_show_every_image_both_ways():
+    plans = [flip_plan(1000, torch.Generator().manual_seed(7), e, True) for e in range(4)]
+    assert torch.equal(plans[1], ~plans[0]) and torch.equal(plans[2], plans[0])
+    assert 0.45 < plans[0].float().mean() < 0.55
+    random_plans = [flip_plan(1000, torch.Generator().manual_seed(7 + e), e, False)
+                    for e in range(2)]
+    agree = (random_plans[0] == random_plans[1]).float().mean()
+    assert 0.4 < agree < 0.6  # independent coins, not a fixed alternation
+
+
+def test_tta_levels():
+    torch.manual_seed(0)
+    net = SpeedrunNet((8, 8, 8)).eval()
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.allclose(tta_logits(net, x, 0), net(x))
+    assert torch.allclose(tta_logits(net, x, 1), tta_logits(net, x.flip(3), 1), atol=1e-6)
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    expected = 0.5 * tta_logits(net, x, 1) + 0.25 * (tta_logits(net, padded[..., :32, :32], 1)
+                                                     + tta_logits(net, padded[..., 2:, 2:], 1))
+    assert torch.allclose(tta_logits(net, x, 2), expected, atol=1e-6)
+    with pytest.raises(ValueError):
+        tta_logits(net, x, 3)
+
+
+def test_a_short_run_learns_real_cifar10(real_data):
+    images, labels = load_tensors("cifar10", "train")
+    test_images, test_labels = load_tensors("cifar10", "test")
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:4096]
+    pick_t = torch.randperm(len(test_images), generator=torch.Generator().manual_seed(1))[:1000]
+    train = (normalise(images[pick], CIFAR10_MEAN, CIFAR10_STD), labels[pick])
+    test = (normalise(test_images[pick_t], CIFAR10_MEAN, CIFAR10_STD), test_labels[pick_t])
+    cfg = SpeedrunConfig(widths=(32, 64, 64), epochs=5, batch_size=128)
+    result = train_speedrun(cfg, train, test, device=CPU, seed=0)
+    assert len(result.epoch_acc) == 5 and result.train_seconds > 0
+    assert result.epoch_acc[-1] > 0.45  # chance is 0.10
+    assert result.test_acc > 0.45
+    assert result.time_to(0.0) == result.epoch_seconds[0] and result.time_to(1.01) is None
