@@ -15,6 +15,9 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
 - ``augment``: batch augmentation on tensors (translate, flip, cutout) with explicit generators
 - ``distributed``: torchrun / DistributedDataParallel helpers used by ``fit``
 - ``stats``: spreads over seeds, binomial intervals, Welch comparisons (``compare``)
+- ``transfer``: ImageNet weights (with a clear offline error), head replacement, freezing,
+  per-part learning rates
+- ``explain``: Grad-CAM with hooks, randomised model copies for the sanity check
 - ``speedrun``: an airbench-style CIFAR-10 recipe (whitening layer, frozen BN scales,
   alternating flips, lookahead, test-time augmentation), each trick a switch
 

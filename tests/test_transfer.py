@@ -1,0 +1,68 @@
+"""Head replacement, freezing and parameter groups on torchvision models built without weights;
+the offline error for ImageNet weights."""
+
+import pytest
+import torch
+import torchvision
+
+from labutils.models import ThreeBlockCNN, resnet20
+from labutils.transfer import (WeightsMissingError, head_of, param_groups, pretrained,
+                               replace_head, set_trainable)
+
+BUILDERS = {
+    "resnet18": lambda: torchvision.models.resnet18(weights=None),
+    "resnet50": lambda: torchvision.models.resnet50(weights=None),
+    "squeezenet1_1": lambda: torchvision.models.squeezenet1_1(weights=None),
+    "ThreeBlockCNN": lambda: ThreeBlockCNN(),
+    "resnet20": lambda: resnet20(),
+}
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_replace_head_freeze_and_groups(name):
+    torch.manual_seed(0)
+    model = BUILDERS[name]()
+    size = 32 if name in ("ThreeBlockCNN", "resnet20") else 64
+    new = replace_head(model, 2)
+    model.eval()
+    out = model(torch.randn(2, 3, size, size))
+    assert out.shape == (2, 2)
+    trainable = set_trainable(model, [new])
+    assert trainable == sum(p.numel() for p in new.parameters())
+    assert all(not p.requires_grad for n, p in model.named_parameters()
+               if all(p is not q for q in new.parameters()))
+    # a linear probe: only the new layer gets gradients
+    out = model(torch.randn(2, 3, size, size)).sum()
+    out.backward()
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    # full fine-tuning with a smaller rate for the body
+    set_trainable(model, [model])
+    groups = param_groups(model, head_of(model)[1], body_lr=1e-4, head_lr=1e-2)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert [g["lr"] for g in groups] == [1e-4, 1e-2]
+    torch.optim.SGD(groups, lr=0.1)  # accepted by an optimizer
+
+
+def test_param_groups_rejects_a_foreign_head():
+    with pytest.raises(ValueError, match="not part of model"):
+        param_groups(ThreeBlockCNN(), torch.nn.Linear(2, 2), body_lr=0.1, head_lr=0.1)
+
+
+def test_replace_head_checks_the_class_count():
+    with pytest.raises(ValueError, match="positive"):
+        replace_head(ThreeBlockCNN(), 0)
+
+
+def test_pretrained_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    with pytest.raises(WeightsMissingError, match="resnet18.*internet.*checkpoints") as err:
+        pretrained("resnet18")
+    assert isinstance(err.value, FileNotFoundError)
+    with pytest.raises(ValueError, match="unknown model"):
+        pretrained("vgg11")
