@@ -85,6 +85,7 @@ class SpeedrunNet(nn.Module):
                  frozen_bn_scale: bool = True):
         super().__init__()
         self.whiten = nn.Conv2d(3, 24, 2, bias=True)
+        nn.init.zeros_(self.whiten.bias)  # as airbench: the whitened patches start unshifted
         groups, c = [], 24
         for w in widths:
             groups.append(ConvGroup(c, w, frozen_bn_scale=frozen_bn_scale))
@@ -122,21 +123,21 @@ def make_optimizer(model: SpeedrunNet, cfg: SpeedrunConfig) -> torch.optim.SGD:
     """Nesterov SGD with two parameter groups (batch-norm biases, everything else).
 
     The loss is summed over the batch, so the step sizes are scaled by airbench's
-    ``1024 * (1 + 1 / (1 - momentum))``; the weight decay is passed as ``decay / lr`` so the
-    decay applied per step is ``cfg.weight_decay * batch_size / scale`` whatever ``cfg.lr`` is.
+    ``1024 * (1 + 1 / (1 - momentum))``; the weight decay is passed as ``decay / lr``, so the
+    decay applied per step is ``cfg.weight_decay * batch_size / scale`` times the schedule's
+    factor, whatever ``cfg.lr`` is (tuning the rate does not change the decay). Batch-norm
+    parameters (biases, and scales when they are not frozen) form the fast group.
     """
     scale = 1024 * (1 + 1 / (1 - cfg.momentum))
     lr = cfg.lr / scale
     decay = cfg.weight_decay * cfg.batch_size / scale
-    bn_biases = [m.bias for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    bn_ids = {id(p) for p in bn_biases}
-    bn_weights = [m.weight for m in model.modules()
-                  if isinstance(m, nn.BatchNorm2d) and m.weight.requires_grad]
-    other = [p for p in model.parameters() if id(p) not in bn_ids and p.requires_grad
-             and all(p is not w for w in bn_weights)]
+    norm_params = [p for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+                   for p in (m.bias, m.weight) if p.requires_grad]
+    norm_ids = {id(p) for p in norm_params}
+    other = [p for p in model.parameters() if p.requires_grad and id(p) not in norm_ids]
     bias_lr = lr * cfg.bias_lr_scale
-    groups = [dict(params=bn_biases, lr=bias_lr, weight_decay=decay / bias_lr),
-              dict(params=other + bn_weights, lr=lr, weight_decay=decay / lr)]
+    groups = [dict(params=norm_params, lr=bias_lr, weight_decay=decay / bias_lr),
+              dict(params=other, lr=lr, weight_decay=decay / lr)]
     for g in groups:
         g["initial_lr"] = g["lr"]
     return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True)

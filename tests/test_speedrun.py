@@ -56,6 +56,15 @@ def test_net_shapes_and_frozen_scales():
                if isinstance(m, torch.nn.BatchNorm2d))
 
 
+def test_whitening_bias_starts_at_zero_and_learned_scales_join_the_fast_group():
+    net = SpeedrunNet((8, 16, 16))
+    assert torch.count_nonzero(net.whiten.bias) == 0
+    learned = SpeedrunNet((8, 16, 16), frozen_bn_scale=False)
+    fast, _ = make_optimizer(learned, SpeedrunConfig()).param_groups
+    norms = [m for m in learned.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(fast["params"]) == 2 * len(norms)
+
+
 def test_optimizer_groups_decouple_weight_decay_from_lr():
     net = SpeedrunNet((8, 16, 16))
     decays = []
