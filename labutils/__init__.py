@@ -18,6 +18,7 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
 - ``transfer``: ImageNet weights (with a clear offline error), head replacement, freezing,
   per-part learning rates
 - ``explain``: Grad-CAM with hooks, randomised model copies for the sanity check
+- ``denoise``: the Gaussian noise model, PSNR/SSIM, the source's denoiser and autoencoders, DnCNN
 - ``speedrun``: an airbench-style CIFAR-10 recipe (whitening layer, frozen BN scales,
   alternating flips, lookahead, test-time augmentation), each trick a switch
 
