@@ -115,3 +115,29 @@ def param_groups(model: nn.Module, head: nn.Module, *, body_lr: float, head_lr: 
     body_params = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
     groups = [dict(params=body_params, lr=body_lr), dict(params=head_params, lr=head_lr)]
     return [g for g in groups if g["params"]]
+
+
+class WithFrozenParts(nn.Module):
+    """``model`` with some submodules kept in eval mode while the rest trains.
+
+    ``set_trainable`` stops gradients, but in train mode a frozen batch-norm layer would still
+    normalise with the batch's statistics and update its running ones, so a "frozen" body would
+    drift toward the new data. ``train()`` here puts the ``frozen`` modules back in eval mode.
+    """
+
+    def __init__(self, model: nn.Module, frozen: Iterable[nn.Module]):
+        super().__init__()
+        self.model = model
+        self._frozen = list(frozen)  # a plain list: the modules are registered once, in model
+        for m in self._frozen:
+            if not any(m is sub for sub in model.modules()):
+                raise ValueError("every frozen module must be part of model")
+
+    def train(self, mode: bool = True) -> "WithFrozenParts":
+        super().train(mode)
+        for m in self._frozen:
+            m.eval()
+        return self
+
+    def forward(self, x):
+        return self.model(x)

@@ -66,3 +66,23 @@ def test_pretrained_offline_is_a_clear_error(tmp_path, monkeypatch):
     assert isinstance(err.value, FileNotFoundError)
     with pytest.raises(ValueError, match="unknown model"):
         pretrained("vgg11")
+
+
+def test_frozen_parts_keep_their_batch_norm_statistics():
+    from labutils.transfer import WithFrozenParts
+
+    torch.manual_seed(0)
+    model = resnet20()
+    head = replace_head(model, 2)
+    set_trainable(model, [head])
+    wrapped = WithFrozenParts(model, [model.stem, model.blocks])
+    before = model.stem[1].running_mean.clone()
+    wrapped.train()
+    assert not model.stem.training and not model.blocks.training and model.head.training
+    out = wrapped(torch.randn(8, 3, 32, 32) * 3 + 1)
+    assert out.shape == (8, 2)
+    assert torch.equal(model.stem[1].running_mean, before)
+    wrapped.eval()
+    assert not model.head.training
+    with pytest.raises(ValueError, match="part of model"):
+        WithFrozenParts(model, [torch.nn.BatchNorm2d(3)])
