@@ -19,6 +19,8 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
   per-part learning rates
 - ``explain``: Grad-CAM with hooks, randomised model copies for the sanity check
 - ``denoise``: the Gaussian noise model, PSNR/SSIM, the source's denoiser and autoencoders, DnCNN
+- ``segmentation``: U-Net, joint image/mask augmentation (transforms v2), overlap-tile
+  inference, Dice/IoU/pixel error and the adapted Rand error
 - ``speedrun``: an airbench-style CIFAR-10 recipe (whitening layer, frozen BN scales,
   alternating flips, lookahead, test-time augmentation), each trick a switch
 

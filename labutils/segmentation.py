@@ -1,0 +1,174 @@
+"""Per-pixel classification: the U-Net, joint augmentation of image and mask, tiled inference
+with mirrored borders, and the scores of the ISBI 2012 membrane challenge.
+
+Masks are binary with 1 = the positive class (for the membranes: 1 = membrane, 0 = cell).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ---------------------------------------------------------------------------------------------
+# Scores
+
+
+def _binary(pred, target) -> tuple[np.ndarray, np.ndarray]:
+    pred, target = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
+    return pred, target
+
+
+def binary_scores(pred, target) -> dict[str, float]:
+    """Pixel error, Dice (F1) and IoU (Jaccard) of the positive class of two binary masks."""
+    pred, target = _binary(pred, target)
+    tp = np.sum(pred & target)
+    fp, fn = np.sum(pred & ~target), np.sum(~pred & target)
+    denom_dice, denom_iou = 2 * tp + fp + fn, tp + fp + fn
+    return {"pixel error": float(np.mean(pred != target)),
+            "dice": float(2 * tp / denom_dice) if denom_dice else 1.0,
+            "iou": float(tp / denom_iou) if denom_iou else 1.0}
+
+
+def rand_error(pred_membrane, target_membrane) -> float:
+    """The challenge's adapted Rand error of a membrane map against the true one: both are
+    turned into cell labellings (connected regions of non-membrane, 4-connectivity) and compared
+    with ``skimage.metrics.adapted_rand_error``, ignoring the true membrane pixels."""
+    from skimage.measure import label
+    from skimage.metrics import adapted_rand_error
+
+    pred, target = _binary(pred_membrane, target_membrane)
+    cells_true = label(~target, connectivity=1)   # 0 on membranes: ignored
+    cells_pred = label(~pred, connectivity=1)
+    error, _, _ = adapted_rand_error(cells_true, cells_pred, ignore_labels=(0,))
+    return float(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# The U-Net
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True),
+                         nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger et al., 2015) with "same" padding and batch norm.
+
+    ``depth`` poolings; widths base, 2 base, ... 2**depth base. The decoder upsamples with 2x2
+    transposed convolutions and, with ``skips`` (default), concatenates the encoder's map of the
+    same size; ``skips=False`` is the plain encoder-decoder baseline (same layers, the
+    decoder's convolutions get only the upsampled map). (N, C, H, W) -> logits (N, K, H, W);
+    H and W must be multiples of 2**depth.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 1, *, base: int = 16,
+                 depth: int = 4, skips: bool = True):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self.depth, self.skips = depth, skips
+        widths = [base * 2 ** i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_double_conv(in_channels, widths[0])] + [
+            _double_conv(widths[i], widths[i + 1]) for i in range(depth)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                 for i in reversed(range(depth))])
+        self.merge = nn.ModuleList([_double_conv(widths[i] * (2 if skips else 1), widths[i])
+                                    for i in reversed(range(depth))])
+        self.out = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward(self, x):
+        multiple = 2 ** self.depth
+        if x.shape[-2] % multiple or x.shape[-1] % multiple:
+            raise ValueError(f"height and width must be multiples of {multiple}, got "
+                             f"{tuple(x.shape[-2:])}; pad or crop the input")
+        features = [self.down[0](x)]
+        for block in self.down[1:]:
+            features.append(block(F.max_pool2d(features[-1], 2)))
+        y = features.pop()  # the bottleneck
+        for up, merge in zip(self.up, self.merge):
+            y = up(y)
+            skip = features.pop()
+            y = merge(torch.cat([skip, y], dim=1) if self.skips else y)
+        return self.out(y)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiled inference
+
+
+@torch.no_grad()
+def predict_tiled(model: nn.Module, image: torch.Tensor, *, tile: int, margin: int) -> torch.Tensor:
+    """Logits of ``model`` for a whole image (N, C, H, W), computed tile by tile.
+
+    Overlap-tile: the image is mirrored by ``margin`` pixels at its borders; each output tile of
+    ``tile - 2 * margin`` pixels is predicted from a ``tile``-pixel input window around it and only
+    its centre is kept, so every output pixel sees ``margin`` pixels of context. With a margin
+    at least the network's receptive-field radius (and window offsets that keep the pooling
+    grid, e.g. multiples of 2**depth for a U-Net), the result equals predicting the mirrored
+    image in one piece.
+    """
+    n, c, h, w = image.shape
+    step = tile - 2 * margin
+    if step < 1:
+        raise ValueError(f"tile ({tile}) must be larger than 2 * margin ({2 * margin})")
+    # pad to a whole number of steps, then mirror the margin (reflect needs margin < size)
+    ph, pw = -h % step, -w % step
+    padded = F.pad(image, (0, pw, 0, ph), mode="reflect") if ph or pw else image
+    padded = F.pad(padded, (margin,) * 4, mode="reflect")
+    out = None
+    for top in range(0, h + ph, step):
+        for left in range(0, w + pw, step):
+            logits = model(padded[:, :, top:top + tile, left:left + tile])
+            if out is None:
+                out = logits.new_zeros(n, logits.shape[1], h + ph, w + pw)
+            out[:, :, top:top + step, left:left + step] = \
+                logits[:, :, margin:margin + step, margin:margin + step]
+    return out[:, :, :h, :w]
+
+
+# ---------------------------------------------------------------------------------------------
+# Joint augmentation
+
+
+def _rot90_transform():
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    class RandomRot90(v2.Transform):
+        """Rotate every input by the same random multiple of 90 degrees (exact, no resampling)."""
+
+        def make_params(self, flat_inputs):
+            return {"k": int(torch.randint(0, 4, ()))}
+
+        def transform(self, inpt, params):
+            if not isinstance(inpt, torch.Tensor):
+                return inpt
+            out = torch.rot90(inpt, params["k"], dims=(-2, -1))
+            return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
+
+    return RandomRot90()
+
+
+def joint_augment(*, elastic_alpha: float = 0.0, elastic_sigma: float = 10.0,
+                  brightness: float = 0.0, contrast: float = 0.0):
+    """A torchvision transforms v2 pipeline applied to ``(image, tv_tensors.Mask)`` together:
+    random flips, a random exact multiple of 90 degrees, optional elastic deformation
+    (torchvision's dense displacement field, smoothed with ``elastic_sigma``, not the paper's
+    coarse 3x3 grid; the mask is resampled with nearest neighbours) and, for the image only,
+    brightness/contrast jitter. Use it as ``image, mask = augment(tv_tensors.Image(image),
+    tv_tensors.Mask(mask))``; randomness comes from torch's global generator (seed it)."""
+    from torchvision.transforms import v2
+
+    steps = [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(), _rot90_transform()]
+    if elastic_alpha > 0:
+        steps.append(v2.ElasticTransform(alpha=elastic_alpha, sigma=elastic_sigma))
+    if brightness or contrast:  # colour transforms leave tv_tensors.Mask untouched
+        steps.append(v2.ColorJitter(brightness=brightness, contrast=contrast))
+    return v2.Compose(steps)

@@ -1,0 +1,91 @@
+"""Segmentation scores against scikit-learn/scikit-image, the U-Net's shapes, tiled == whole
+prediction, and image/mask alignment under joint augmentation."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score, jaccard_score
+from torch import nn
+
+from labutils.segmentation import UNet, binary_scores, joint_augment, predict_tiled, rand_error
+
+
+def test_binary_scores_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    target = rng.random((64, 64)) < 0.3
+    pred = target ^ (rng.random((64, 64)) < 0.1)
+    s = binary_scores(pred, target)
+    assert s["dice"] == pytest.approx(f1_score(target.ravel(), pred.ravel()))
+    assert s["iou"] == pytest.approx(jaccard_score(target.ravel(), pred.ravel()))
+    assert s["pixel error"] == pytest.approx(np.mean(pred != target))
+    assert binary_scores(target, target) == {"pixel error": 0.0, "dice": 1.0, "iou": 1.0}
+    with pytest.raises(ValueError):
+        binary_scores(pred[:10], target)
+
+
+def test_rand_error_is_zero_for_a_perfect_map_and_grows_with_merges():
+    membrane = np.zeros((40, 40), bool)
+    membrane[:, 19:21] = True           # two cells, split by a vertical membrane
+    membrane[19:21, :] = True           # four cells
+    assert rand_error(membrane, membrane) == pytest.approx(0.0)
+    broken = membrane.copy()
+    broken[19:21, 5:8] = False          # a gap merges the two left cells
+    assert rand_error(broken, membrane) > 0.1
+    assert rand_error(np.zeros_like(membrane), membrane) > rand_error(broken, membrane)
+
+
+@pytest.mark.parametrize("skips", [True, False])
+def test_unet_shapes(skips):
+    net = UNet(1, 1, base=4, depth=3, skips=skips)
+    assert net(torch.randn(2, 1, 48, 64)).shape == (2, 1, 48, 64)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        net(torch.randn(1, 1, 50, 64))
+
+
+def test_skip_connections_double_the_decoder_inputs():
+    with_skips = UNet(1, 1, base=4, depth=3)
+    without = UNet(1, 1, base=4, depth=3, skips=False)
+    assert [m[0].in_channels for m in with_skips.merge] == [32, 16, 8]
+    assert [m[0].in_channels for m in without.merge] == [16, 8, 4]
+
+
+def test_tiled_prediction_equals_whole_prediction_where_both_fit():
+    torch.manual_seed(0)
+    net = UNet(1, 2, base=4, depth=2).eval()
+    image = torch.randn(1, 1, 96, 80)
+    margin, tile = 32, 96            # margin beyond the receptive-field radius; step 32 = 8 * 2**2
+    tiled = predict_tiled(net, image, tile=tile, margin=margin)
+    step = tile - 2 * margin
+    ph, pw = -96 % step, -80 % step
+    padded = torch.nn.functional.pad(image, (0, pw, 0, ph), mode="reflect")
+    padded = torch.nn.functional.pad(padded, (margin,) * 4, mode="reflect")
+    with torch.no_grad():
+        whole = net(padded)[:, :, margin:margin + 96, margin:margin + 80]
+    assert tiled.shape == (1, 2, 96, 80)
+    assert torch.allclose(tiled, whole, atol=1e-5)
+    with pytest.raises(ValueError):
+        predict_tiled(net, image, tile=32, margin=16)
+
+
+def test_joint_augmentation_keeps_image_and_mask_aligned():
+    from torchvision import tv_tensors
+
+    torch.manual_seed(0)
+    mask = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    mask[:, 5:22, 3:40] = 1
+    mask[:, 40:60, 45:58] = 1
+    image = mask.float() * 0.8 + 0.1     # the image shows the mask: alignment is checkable
+    for elastic in (0.0, 30.0):
+        augment = joint_augment(elastic_alpha=elastic, elastic_sigma=5.0)
+        for _ in range(10):
+            img, m = augment(tv_tensors.Image(image), tv_tensors.Mask(mask))
+            assert isinstance(m, tv_tensors.Mask) and m.shape == mask.shape
+            if elastic == 0:  # flips and 90-degree turns are exact
+                assert torch.equal((img > 0.5).to(torch.uint8), m)
+                assert m.sum() == mask.sum()
+            else:  # resampled: the image (bilinear) and mask (nearest) agree except at edges
+                agree = ((img > 0.5).to(torch.uint8) == m).float().mean()
+                assert agree > 0.97 and set(m.unique().tolist()) <= {0, 1}
+    jitter = joint_augment(brightness=0.5, contrast=0.5)
+    img, m = jitter(tv_tensors.Image(image), tv_tensors.Mask(mask))
+    assert set(m.unique().tolist()) <= {0, 1} and m.sum() == mask.sum()
