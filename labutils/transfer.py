@@ -7,6 +7,8 @@ e.g. on Colab) and on the book's own networks trained offline and saved with
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Iterable
 
 import torch
@@ -36,7 +38,10 @@ def pretrained(name: str, *, weights: str = "DEFAULT") -> nn.Module:
     enum = getattr(torchvision.models, _WEIGHTS[name])
     chosen = getattr(enum, weights)
     try:
-        return getattr(torchvision.models, name)(weights=chosen)
+        # torch.hub announces the download with the cache path on stdout: keep it out of
+        # notebook outputs (the error below names the folder when it matters)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return getattr(torchvision.models, name)(weights=chosen)
     except Exception as err:  # no network: URLError, OSError, RuntimeError from the hub
         raise WeightsMissingError(
             f"the ImageNet weights of {name} ({chosen}) are not in the torch hub cache "

@@ -54,15 +54,20 @@ def test_replace_head_checks_the_class_count():
         replace_head(ThreeBlockCNN(), 0)
 
 
-def test_pretrained_offline_is_a_clear_error(tmp_path, monkeypatch):
+def test_pretrained_offline_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
 
     def no_network(*args, **kwargs):
         raise OSError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    def announce_then_fail(*args, **kwargs):  # what torch.hub does offline
+        print(f"Downloading: to {tmp_path}/checkpoints/x.pth")
+        no_network()
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", announce_then_fail)
     with pytest.raises(WeightsMissingError, match="resnet18.*internet.*checkpoints") as err:
         pretrained("resnet18")
+    assert "Downloading" not in capsys.readouterr().out
     assert isinstance(err.value, FileNotFoundError)
     with pytest.raises(ValueError, match="unknown model"):
         pretrained("vgg11")
