@@ -346,8 +346,9 @@ class TensorLoader:
     ``batch_size`` slice of each global batch of ``batch_size * world_size``, so the processes
     together see what one process with the global batch would. With ``even_shards`` (default:
     when shuffling, i.e. for training) the last global batch is filled up by wrapping around the
-    epoch's order, as ``DistributedSampler`` does, so that every process runs the same number of
-    steps (DDP needs that); without it (evaluation) every sample is seen exactly once.
+    epoch's order (``DistributedSampler`` pads only to a multiple of the number of processes and
+    keeps a short last batch), so that every process runs the same number of full steps (DDP
+    needs equal steps); without it (evaluation) every sample is seen exactly once.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
