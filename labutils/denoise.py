@@ -21,11 +21,15 @@ def add_gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator
     return noisy.clamp(0, 1) if clip else noisy
 
 
-def psnr(clean: torch.Tensor, estimate: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio in dB of every image: 10 log10(range^2 / MSE). (N,) float64."""
+def _check_pair(clean: torch.Tensor, estimate: torch.Tensor) -> None:
     if clean.shape != estimate.shape or clean.ndim != 4:
         raise ValueError(f"expected two (N, C, H, W) batches of the same shape, got "
                          f"{tuple(clean.shape)} and {tuple(estimate.shape)}")
+
+
+def psnr(clean: torch.Tensor, estimate: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB of every image: 10 log10(range^2 / MSE). (N,) float64."""
+    _check_pair(clean, estimate)
     mse = (clean.double() - estimate.double()).pow(2).mean(dim=(1, 2, 3))
     return 10 * torch.log10(data_range ** 2 / mse)
 
@@ -35,9 +39,7 @@ def ssim(clean: torch.Tensor, estimate: torch.Tensor, *, data_range: float = 1.0
     weights (sigma 1.5), population covariances, computed by scikit-image per image."""
     from skimage.metrics import structural_similarity
 
-    if clean.shape != estimate.shape or clean.ndim != 4:
-        raise ValueError(f"expected two (N, C, H, W) batches of the same shape, got "
-                         f"{tuple(clean.shape)} and {tuple(estimate.shape)}")
+    _check_pair(clean, estimate)
     a = clean.detach().double().cpu().numpy()
     b = estimate.detach().double().cpu().numpy()
     return np.array([structural_similarity(x, y, data_range=data_range, channel_axis=0,
