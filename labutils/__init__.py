@@ -18,9 +18,10 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
 - ``transfer``: ImageNet weights (with a clear offline error), head replacement, freezing,
   per-part learning rates
 - ``explain``: Grad-CAM with hooks, randomised model copies for the sanity check
-- ``denoise``: the Gaussian noise model, PSNR/SSIM, the source's denoiser and autoencoders, DnCNN
-- ``segmentation``: U-Net, joint image/mask augmentation (transforms v2), overlap-tile
-  inference, Dice/IoU/pixel error and the adapted Rand error
+- ``denoise``: the Gaussian noise model and noisy batches, PSNR/SSIM, the source's denoiser and
+  autoencoders (any input size), DnCNN, the classical denoisers (scikit-image, BM3D)
+- ``segmentation``: U-Net, joint image/mask augmentation (transforms v2), random training tiles,
+  the BCE + Dice loss, overlap-tile inference, Dice/IoU/pixel error and the adapted Rand error
 - ``speedrun``: an airbench-style CIFAR-10 recipe (whitening layer, frozen BN scales,
   alternating flips, lookahead, test-time augmentation), each trick a switch
 

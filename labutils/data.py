@@ -252,6 +252,34 @@ def svhn(split: str = "train", *, transform: Callable | None = None,
                        f"Downloading it failed ({type(err).__name__}: {err}).") from err
 
 
+def oxford_pets(split: str = "trainval", *, transforms: Callable | None = None,
+                root: Path | None = None, download: bool = True) -> Dataset:
+    """Oxford-IIIT Pet (Parkhi et al., 2012) with its trimap masks (the source's U-Net data):
+    torchvision's ``OxfordIIITPet(target_types="segmentation")`` under ``<root>``, downloaded
+    when absent. ``split`` is ``"trainval"`` or ``"test"``; ``transforms`` gets (image, mask).
+    Offline and absent, a ``DataMissingError`` says what to do."""
+    from torchvision import datasets
+
+    if split not in ("trainval", "test"):
+        raise ValueError(f"split must be 'trainval' or 'test', got {split!r}")
+    root = Path(root) if root is not None else data_root()
+    folder = root / "oxford-iiit-pet"
+    kwargs = dict(split=split, target_types="segmentation", transforms=transforms)
+    if (folder / "images").is_dir() and (folder / "annotations").is_dir():
+        return datasets.OxfordIIITPet(str(root), download=False, **kwargs)
+    if not download:
+        raise _missing("Oxford-IIIT Pet", root, f"{folder}/images and annotations",
+                       "Downloading is switched off.")
+    existed = folder.exists()
+    try:
+        return datasets.OxfordIIITPet(str(root), download=True, **kwargs)
+    except Exception as err:
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise _missing("Oxford-IIIT Pet", root, f"{folder}/images and annotations",
+                       f"Downloading it failed ({type(err).__name__}: {err}).") from err
+
+
 class Segmentation(NamedTuple):
     """Images (N, 1, H, W) float32 in [0, 1] and masks (N, 1, H, W) float32 in {0, 1} or None."""
 

@@ -47,6 +47,20 @@ def rand_error(pred_membrane, target_membrane) -> float:
     return float(error)
 
 
+def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, *, dice_weight: float = 1.0,
+                  eps: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy on logits plus ``dice_weight`` x (1 - soft Dice) of the positive
+    class over the whole batch. Soft Dice = (2 sum(p t) + eps) / (sum(p) + sum(t) + eps) with
+    p = sigmoid(logits); ``eps`` keeps it defined on tiles without positives."""
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ")
+    target = target.float()
+    bce = F.binary_cross_entropy_with_logits(logits.float(), target)
+    p = torch.sigmoid(logits.float())
+    dice = (2 * (p * target).sum() + eps) / (p.sum() + target.sum() + eps)
+    return bce + dice_weight * (1 - dice)
+
+
 # ---------------------------------------------------------------------------------------------
 # The U-Net
 
@@ -172,3 +186,57 @@ def joint_augment(*, elastic_alpha: float = 0.0, elastic_sigma: float = 10.0,
     if brightness or contrast:  # colour transforms leave tv_tensors.Mask untouched
         steps.append(v2.ColorJitter(brightness=brightness, contrast=contrast))
     return v2.Compose(steps)
+
+
+class RandomTiles:
+    """Training batches of random ``tile`` x ``tile`` crops of (image, mask) pairs, augmented
+    jointly, for ``labutils.train.fit``: ``steps`` batches of ``batch_size`` per pass.
+
+    ``images`` and ``masks`` are (N, C, H, W) float tensors. Each crop is cut with ``context``
+    extra pixels on every side from the slices mirrored at their borders, passed through
+    ``augment(tv_tensors.Image, tv_tensors.Mask)`` (e.g. ``joint_augment``), and centre-cropped
+    to ``tile``, so that elastic deformation never pulls in empty fill. Crop positions come from
+    a generator seeded with ``seed``; the augmentation draws from torch's global generator.
+    """
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor, *, tile: int, batch_size: int,
+                 steps: int, augment=None, context: int = 0, seed: int = 0):
+        if images.ndim != 4 or masks.ndim != 4 or images.shape[0] != masks.shape[0] \
+                or images.shape[-2:] != masks.shape[-2:]:
+            raise ValueError(f"images {tuple(images.shape)} and masks {tuple(masks.shape)} must "
+                             f"be (N, C, H, W) with the same N, H and W")
+        window = tile + 2 * context
+        if context < 0 or tile < 1 or window > min(images.shape[-2:]) + 2 * context \
+                or context >= min(images.shape[-2:]):
+            raise ValueError(f"tile {tile} with context {context} does not fit images of "
+                             f"{tuple(images.shape[-2:])}")
+        if batch_size < 1 or steps < 1:
+            raise ValueError(f"batch_size and steps must be >= 1, got {batch_size}, {steps}")
+        pad = (context,) * 4
+        self.images = F.pad(images, pad, mode="reflect") if context else images
+        self.masks = F.pad(masks, pad, mode="reflect") if context else masks
+        self.tile, self.context, self.window = tile, context, window
+        self.batch_size, self.steps, self.augment = batch_size, steps, augment
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        from torchvision import tv_tensors
+
+        n, _, h, w = self.images.shape
+        c, t = self.context, self.tile
+        for _ in range(self.steps):
+            xs, ys = [], []
+            for _ in range(self.batch_size):
+                i = int(torch.randint(n, (1,), generator=self.generator))
+                top = int(torch.randint(h - self.window + 1, (1,), generator=self.generator))
+                left = int(torch.randint(w - self.window + 1, (1,), generator=self.generator))
+                x = self.images[i, :, top:top + self.window, left:left + self.window]
+                y = self.masks[i, :, top:top + self.window, left:left + self.window]
+                if self.augment is not None:
+                    x, y = self.augment(tv_tensors.Image(x), tv_tensors.Mask(y))
+                xs.append(x[:, c:c + t, c:c + t].as_subclass(torch.Tensor))
+                ys.append(y[:, c:c + t, c:c + t].as_subclass(torch.Tensor))
+            yield torch.stack(xs), torch.stack(ys)

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+
 
 def _t_quantile(p: float, dof: float) -> float:
     from scipy import stats
@@ -131,4 +133,21 @@ def compare(a: Spread | Sequence[float], b: Spread | Sequence[float],
         return Comparison(diff, diff, diff, confidence)
     dof = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
     half = _t_quantile(0.5 + confidence / 2, dof) * se
+    return Comparison(diff, diff - half, diff + half, confidence)
+
+
+def compare_paired(a: Sequence[float], b: Sequence[float],
+                   confidence: float = 0.95) -> Comparison:
+    """Paired t interval for mean(a - b) when a[i] and b[i] are measured on the same item
+    (two denoisers on the same test images, say). The interval covers the variation over the
+    items, not over training seeds."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"compare_paired() needs two 1-D sequences of the same length >= 2, got "
+                         f"shapes {a.shape} and {b.shape}")
+    d = a - b
+    if not np.isfinite(d).all():
+        raise ValueError("compare_paired() got non-finite values")
+    diff, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+    half = _t_quantile(0.5 + confidence / 2, len(d) - 1) * se
     return Comparison(diff, diff - half, diff + half, confidence)

@@ -312,3 +312,23 @@ def test_svhn_offline_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(DataMissingError, match="SVHN.*Downloading it failed.*LAB_DATA"):
         svhn("test", root=tmp_path)
     assert not (tmp_path / "SVHN").exists()  # no empty folder left behind
+
+
+def test_oxford_pets_offline_is_a_clear_error(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    from labutils.data import oxford_pets
+
+    with pytest.raises(DataMissingError, match="Oxford-IIIT Pet.*Downloading is switched off"):
+        oxford_pets(root=tmp_path, download=False)
+
+    def no_network(self):
+        self._base_folder.mkdir(parents=True)   # as a real download starts: the folder exists
+        raise OSError("no network")
+
+    monkeypatch.setattr(datasets.OxfordIIITPet, "_download", no_network)
+    with pytest.raises(DataMissingError, match="Oxford-IIIT Pet.*Downloading it failed.*LAB_DATA"):
+        oxford_pets("test", root=tmp_path)
+    assert not (tmp_path / "oxford-iiit-pet").exists()  # no empty folder left behind
+    with pytest.raises(ValueError, match="split"):
+        oxford_pets("train", root=tmp_path)

@@ -5,8 +5,10 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from labutils.denoise import (AUTOENCODERS, ConvAutoencoder, DnCNN, TwoLayerDenoiser,
-                              add_gaussian_noise, psnr, ssim)
+from labutils.denoise import (AUTOENCODERS, CLASSICAL, ConvAutoencoder, DnCNN, NoisyBatches,
+                              TwoLayerDenoiser, UpsampleDecoderAutoencoder, add_gaussian_noise,
+                              checkerboard_energy, classical_denoise, decoder_output_paddings,
+                              denoise_all, mirrored_autoencoder, psnr, ssim)
 from labutils.shapes import conv_output_size, conv_transpose_output_size
 
 
@@ -68,11 +70,9 @@ def test_dncnn_predicts_the_noise_and_keeps_any_size():
     torch.manual_seed(0)
     net = DnCNN(channels=1, depth=5, width=8).eval()
     x = torch.rand(2, 1, 23, 37)
-    assert net(x).shape == x.shape
-    last = net.noise[-1]
-    torch.nn.init.zeros_(last.weight)
-    torch.nn.init.zeros_(last.bias)
-    assert torch.equal(net(x), x)  # zero predicted noise: the input comes back unchanged
+    assert torch.equal(net(x), x)  # zero-initialised: no predicted noise, the input comes back
+    random_last = DnCNN(channels=1, depth=5, width=8, zero_init=False).eval()
+    assert random_last(x).shape == x.shape and not torch.equal(random_last(x), x)
     with pytest.raises(ValueError):
         DnCNN(depth=1)
 
@@ -82,3 +82,99 @@ def test_two_layer_denoiser_is_the_source_network():
     assert sum(p.numel() for p in net.parameters()) == (3 * 30 * 9 + 30) + (30 * 3 * 9 + 3)
     y = net(torch.rand(2, 3, 32, 32))
     assert y.shape == (2, 3, 32, 32) and 0 < y.min() and y.max() < 1
+
+
+def test_noisy_batches_fresh_noise_for_training_same_noise_for_testing():
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
+    train = NoisyBatches(images, 0.1, 4, seed=0)
+    assert len(train) == 3 and [len(c) for _, c in train] == [4, 4, 2]
+    first, second = list(train), list(train)
+    assert not torch.equal(first[0][0], second[0][0])       # new order and noise each pass
+    seen = torch.cat([c for _, c in first])
+    assert sorted(map(tuple, seen.flatten(1).tolist())) == sorted(
+        map(tuple, (images.float() / 255).flatten(1).tolist()))   # every image once, scaled
+    test = NoisyBatches(images, 0.1, 4, seed=0, fixed=True)
+    a, b = list(test), list(test)
+    assert all(torch.equal(x[0], y[0]) for x, y in zip(a, b))
+    assert torch.equal(torch.cat([c for _, c in a]), images.float() / 255)   # in order
+    assert all(n.min() >= 0 and n.max() <= 1 for n, _ in a)
+
+
+def test_noisy_batches_blind_levels_lie_in_the_range():
+    clean = torch.full((400, 1, 32, 32), 0.5)
+    noisy, _ = next(iter(NoisyBatches(clean, (0.02, 0.2), 400, clip=False, fixed=True)))
+    stds = (noisy - 0.5).flatten(1).std(dim=1)
+    assert stds.min() > 0.02 * 0.85 and stds.max() < 0.2 * 1.15
+    assert stds.max() - stds.min() > 0.1    # the levels really differ between images
+    fixed = (next(iter(NoisyBatches(clean, 0.1, 400, clip=False)))[0] - 0.5).flatten(1).std(1)
+    assert fixed.min() > 0.085 and fixed.max() < 0.115
+    assert len(list(NoisyBatches(clean, np.float32(0.1), 100))) == 4   # NumPy scalars work
+    with pytest.raises(ValueError):
+        NoisyBatches(clean, (0.2, 0.1), 8)
+    with pytest.raises(ValueError):
+        NoisyBatches(clean[0], 0.1, 8)
+
+
+def test_denoise_all_is_the_model_in_eval_mode_clipped():
+    torch.manual_seed(0)
+    net = DnCNN(depth=4, width=8, zero_init=False)   # not the identity: the model must be run
+    x = torch.rand(5, 3, 16, 16)
+    out = denoise_all(net, x, batch_size=2)
+    assert not net.training
+    with torch.no_grad():
+        assert torch.allclose(out, net(x).clamp(0, 1), atol=1e-6)
+
+
+def test_decoder_output_paddings_reproduce_the_hand_worked_values_and_any_size():
+    for name, (encoder, decoder) in AUTOENCODERS.items():
+        assert decoder_output_paddings(encoder, 150) == [d[4] for d in decoder]
+        for size in (32, 64, 97, 150):
+            x = torch.rand(1, 3, size, size)
+            assert mirrored_autoencoder(name, size)(x).shape == x.shape
+
+
+def test_checkerboard_energy_finds_period_two_patterns():
+    i, j = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    board = ((i + j) % 2).float().expand(1, 3, 16, 16)
+    smooth = torch.sin(i / 5.0).float().expand(1, 3, 16, 16)
+    assert checkerboard_energy(board).item() == pytest.approx(1.0)
+    assert checkerboard_energy(smooth).item() < 0.01
+    r = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    f = np.fft.fft2((r - r.mean(dim=(2, 3), keepdim=True)).numpy())
+    p = np.abs(f) ** 2
+    ref = (p[..., 4, 0] + p[..., 0, 4] + p[..., 4, 4]).sum(1) / p.sum((1, 2, 3))
+    assert np.allclose(checkerboard_energy(r).numpy(), ref)
+    with pytest.raises(ValueError):
+        checkerboard_energy(torch.rand(1, 3, 7, 8))
+
+
+def test_strided_transposed_convolution_makes_a_checkerboard_and_resize_does_not():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    out = {}
+    for kind in ("transposed", "resize"):
+        net = UpsampleDecoderAutoencoder(kind)
+        for m in net.decoder.modules():   # constant kernels: only the overlap pattern remains
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                torch.nn.init.constant_(m.weight, 0.05)
+                torch.nn.init.zeros_(m.bias)
+        with torch.no_grad():
+            out[kind] = net(x)
+        assert out[kind].shape == x.shape
+    assert checkerboard_energy(out["transposed"]) > 10 * checkerboard_energy(out["resize"])
+
+
+def test_every_classical_method_denoises_a_real_photo():
+    from skimage import data
+    clean = torch.from_numpy(data.astronaut()[100:164, 150:214]).permute(2, 0, 1)[None] / 255
+    sigma = 25 / 255
+    noisy = add_gaussian_noise(clean.float(), sigma, torch.Generator().manual_seed(0))
+    before = psnr(clean, noisy).item()
+    for name, (_, grid) in CLASSICAL.items():
+        after = psnr(clean, classical_denoise(name, noisy, sigma, grid[len(grid) // 2])).item()
+        assert after > before + 2, name
+    two = torch.cat([noisy, noisy.flip(-1)])
+    serial = classical_denoise("non-local means", two, sigma, 0.6)
+    assert torch.allclose(classical_denoise("non-local means", two, sigma, 0.6, workers=2), serial)
+    with pytest.raises(ValueError):
+        classical_denoise("no such method", noisy, sigma, 1.0)

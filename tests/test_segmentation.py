@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import f1_score, jaccard_score
+import torch.nn.functional as F
 from torch import nn
 
 from labutils.segmentation import UNet, binary_scores, joint_augment, predict_tiled, rand_error
@@ -89,3 +90,48 @@ def test_joint_augmentation_keeps_image_and_mask_aligned():
     jitter = joint_augment(brightness=0.5, contrast=0.5)
     img, m = jitter(tv_tensors.Image(image), tv_tensors.Mask(mask))
     assert set(m.unique().tolist()) <= {0, 1} and m.sum() == mask.sum()
+
+
+def test_bce_dice_loss_matches_its_formula():
+    from labutils.segmentation import bce_dice_loss
+
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 1, 8, 8), (torch.rand(2, 1, 8, 8) > 0.7).float()
+    p = torch.sigmoid(logits)
+    bce = -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()
+    dice = (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+    assert torch.allclose(bce_dice_loss(logits, target), bce + 1 - dice, atol=1e-6)
+    assert torch.allclose(bce_dice_loss(logits, target, dice_weight=0.0), bce, atol=1e-6)
+    perfect = bce_dice_loss(20 * (2 * target - 1), target)
+    assert perfect < 1e-3 < bce_dice_loss(-20 * (2 * target - 1), target)
+    with pytest.raises(ValueError):
+        bce_dice_loss(logits, target[:1])
+
+
+def test_random_tiles_keep_image_and_mask_aligned():
+    from labutils.segmentation import RandomTiles, joint_augment
+
+    torch.manual_seed(0)
+    images = torch.rand(3, 1, 40, 48)
+    masks = (images > 0.5).float()      # the mask is a function of the pixel it labels
+    tiles = RandomTiles(images, masks, tile=16, batch_size=5, steps=4, context=6,
+                        augment=joint_augment(), seed=1)
+    batches = list(tiles)
+    assert len(batches) == len(tiles) == 4
+    for x, y in batches:
+        assert x.shape == y.shape == (5, 1, 16, 16) and type(x) is torch.Tensor
+        assert torch.equal(y, (x > 0.5).float())
+    plain = [x for x, _ in RandomTiles(images, masks, tile=16, batch_size=5, steps=4, context=6,
+                                       seed=1)]
+    # without augmentation every tile is the centre of its window: a window of the slices
+    # themselves (never of the mirrored context)
+    windows = images.unfold(2, 16, 1).unfold(3, 16, 1).reshape(3, -1, 16, 16).flatten(0, 1)
+
+    def distance(x):
+        return (windows - x[0]).abs().flatten(1).amax(1).min()
+
+    assert all(distance(x) == 0 for x in torch.cat(plain))
+    # with augmentation (flips, rotations) some tiles are not windows of the slices any more
+    assert any(distance(x) > 0 for x in torch.cat([x for x, _ in batches]))
+    with pytest.raises(ValueError):
+        RandomTiles(images, masks[:2], tile=16, batch_size=2, steps=1)

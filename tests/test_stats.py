@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from labutils.stats import Spread, binomial_ci, compare, run_seeds, spread
+from labutils.stats import Spread, binomial_ci, compare, compare_paired, run_seeds, spread
 
 
 def test_spread_mean_std_match_numpy():
@@ -117,3 +117,18 @@ def test_compare_identical_constant_runs_is_a_point_interval():
     c = compare([0.9, 0.9], [0.8, 0.8])
     assert (c.low, c.high) == pytest.approx((0.1, 0.1))
     assert c.beyond_noise
+
+
+def test_compare_paired_matches_scipy_and_differs_from_welch():
+    rng = np.random.default_rng(0)
+    item = rng.normal(28, 3, size=50)                  # large differences between items ...
+    a, b = item + 0.3 + rng.normal(0, 0.1, 50), item   # ... a small, consistent gain
+    ours = compare_paired(a, b)
+    ref = sps.ttest_rel(a, b).confidence_interval(0.95)
+    assert ours.low == pytest.approx(ref.low) and ours.high == pytest.approx(ref.high)
+    assert ours.difference == pytest.approx(np.mean(a - b))
+    assert ours.beyond_noise and not compare(a, b).beyond_noise   # pairing removes item spread
+    with pytest.raises(ValueError):
+        compare_paired([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError):
+        compare_paired([1.0], [2.0])
