@@ -2,10 +2,16 @@
 # The README's test command: unit tests + every notebook under nbval, in quick mode.
 # Needs the real datasets: LAB_DATA defaults to ../shared/data when that folder exists.
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh
 if [ -z "${LAB_DATA:-}" ] && [ -d ../shared/data ]; then export LAB_DATA=$(cd ../shared/data && pwd); fi
+# A relative LAB_DATA means relative to where the command was started; the notebook kernels run
+# in notebooks/, so pass it on as an absolute path.
+if [ -n "${LAB_DATA:-}" ] && [ -d "$caller/$LAB_DATA" ] && [ "${LAB_DATA#/}" = "$LAB_DATA" ]; then
+  export LAB_DATA=$(cd "$caller/$LAB_DATA" && pwd)
+fi
 export LAB_QUICK=${LAB_QUICK:-1} TQDM_DISABLE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 echo "== tests: LAB_DATA=${LAB_DATA:-data/ (default)} LAB_QUICK=$LAB_QUICK"
 status=0
