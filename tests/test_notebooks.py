@@ -114,6 +114,7 @@ PROSE_NUMBER_ALLOWLIST = {
     "05_training_cifar10.ipynb": {"92.0%"},  # the speed run's target (from the issue), not a result
     "06_transfer_learning.ipynb": {"90%", "81%"},  # the chapter's target; the source notes' result
     "07_denoising.ipynb": {"0.5", "0.66", "400"},  # the target gap; DnCNN's paper: gap, BSD images
+    "08_unet_segmentation.ipynb": {"0.0382", "0.0611", "0.000353", "0.06", "0.08"},  # paper; targets
 }
 _SMALL_INTEGER = 12
 _NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)(%?)",
