@@ -98,6 +98,30 @@ class ThreeBlockCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class LayeredCNN(nn.Module):
+    """Six conv-BN-ReLU layers in three pairs (a 2x2 max-pool after each pair), global average
+    pooling and a linear head. ``layers[i]`` is layer i + 1: the unit that the layer-transfer
+    experiment of Yosinski et al. (2014) copies and freezes. (N, C, 32, 32) -> (N, num_classes).
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10,
+                 widths: tuple[int, int, int] = (32, 64, 128)):
+        super().__init__()
+        layers, c = [], in_channels
+        for width in widths:  # 32 -> 16 -> 8 -> 4 pixels
+            for pool in (False, True):
+                layer = [nn.Conv2d(c, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                         nn.ReLU(inplace=True)]
+                layers.append(nn.Sequential(*layer, nn.MaxPool2d(2)) if pool
+                              else nn.Sequential(*layer))
+                c = width
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+    def forward(self, x):
+        return self.head(self.layers(x))
+
+
 class BasicBlock(nn.Module):
     """The residual block of He et al. (2016): two 3x3 conv-BN layers plus a shortcut.
 

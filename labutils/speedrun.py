@@ -203,19 +203,27 @@ def tta_logits(model: nn.Module, x: torch.Tensor, level: int = 2) -> torch.Tenso
 
 
 @torch.no_grad()
-def evaluate_tta(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, level: int,
-                 amp: bool, batch_size: int = 2000, channels_last: bool = True) -> float:
-    """Accuracy of ``model`` on normalised ``images`` with test-time augmentation ``level``."""
+def predict_tta(model: nn.Module, images: torch.Tensor, *, level: int, amp: bool,
+                batch_size: int = 2000, channels_last: bool = True) -> torch.Tensor:
+    """Float logits (N, K) of ``model`` in eval mode on normalised ``images`` (N, C, H, W), with
+    test-time augmentation ``level`` (see ``tta_logits``), in batches."""
     model.eval()
-    correct = 0
+    logits = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size]
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(x.device, amp):
-            logits = tta_logits(model, x, level)
-        correct += int((logits.argmax(1) == labels[i:i + batch_size]).sum())
-    return correct / len(images)
+            logits.append(tta_logits(model, x, level))
+    return torch.cat(logits)
+
+
+def evaluate_tta(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, level: int,
+                 amp: bool, batch_size: int = 2000, channels_last: bool = True) -> float:
+    """Accuracy of ``model`` on normalised ``images`` with test-time augmentation ``level``."""
+    logits = predict_tta(model, images, level=level, amp=amp, batch_size=batch_size,
+                         channels_last=channels_last)
+    return int((logits.argmax(1) == labels).sum()) / len(images)
 
 
 @dataclass
@@ -227,6 +235,7 @@ class SpeedrunResult:
     train_seconds: float           # training only (evaluation excluded)
     epoch_seconds: list[float] = field(default_factory=list)   # cumulative training time
     epoch_acc: list[float] = field(default_factory=list)       # plain test acc after each epoch
+    model: nn.Module | None = field(default=None, repr=False)  # the trained network
 
     def time_to(self, target: float) -> float | None:
         """Training seconds until the per-epoch test accuracy first reached ``target``."""
@@ -242,11 +251,14 @@ def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
 
 def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor],
                    test: tuple[torch.Tensor, torch.Tensor], *, device: torch.device, seed: int,
-                   eval_each_epoch: bool = True, verbose: bool = False) -> SpeedrunResult:
+                   eval_each_epoch: bool = True, verbose: bool = False,
+                   model: SpeedrunNet | None = None) -> SpeedrunResult:
     """Train a ``SpeedrunNet`` with the recipe ``cfg`` and measure it on ``test``.
 
     ``train`` and ``test`` are (normalised float images (N, 3, 32, 32), int64 labels).
-    Training time excludes the per-epoch test evaluation.
+    ``model``: start from this network instead (fine-tuning; its whitening filters are kept, and
+    it is trained in place); by default a fresh one with as many outputs as ``train`` has
+    classes. Training time excludes the per-epoch test evaluation.
     """
     (x_train, y_train), (x_test, y_test) = train, test
     x_train, y_train = x_train.to(device), y_train.to(device)
@@ -254,11 +266,16 @@ def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor]
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     amp = resolve_amp(device, cfg.amp)
-    model = SpeedrunNet(cfg.widths, frozen_bn_scale=cfg.frozen_bn_scale).to(device)
+    if model is None:
+        model = SpeedrunNet(cfg.widths, num_classes=int(y_train.max()) + 1,
+                            frozen_bn_scale=cfg.frozen_bn_scale).to(device)
+        if cfg.whiten:
+            # A random 5,000 images (the CIFAR-10 JPEG copy is stored class by class).
+            sample = torch.randperm(len(x_train), generator=gen)[:5000].to(device)
+            model.whiten.weight.data.copy_(whitening_filters(x_train[sample].cpu()).to(device))
+    else:
+        model = model.to(device)
     if cfg.whiten:
-        # A random 5,000 images (the CIFAR-10 JPEG copy is stored class by class).
-        sample = torch.randperm(len(x_train), generator=gen)[:5000].to(device)
-        model.whiten.weight.data.copy_(whitening_filters(x_train[sample].cpu()).to(device))
         model.whiten.weight.requires_grad_(False)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -316,4 +333,5 @@ def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor]
     result.test_acc_plain = result.epoch_acc[-1]
     result.test_acc = evaluate_tta(model, x_test, y_test, level=cfg.tta_level, amp=amp,
                                    channels_last=cfg.channels_last)
+    result.model = model
     return result

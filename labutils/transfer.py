@@ -108,6 +108,17 @@ def set_trainable(model: nn.Module, trainable: Iterable[nn.Module] = ()) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def copy_first_layers(source: nn.Sequential, target: nn.Sequential, n: int) -> list[nn.Module]:
+    """Copy the weights and batch-norm statistics of the first ``n`` layers of ``source`` into
+    the same positions of ``target``; return those ``n`` layers of ``target`` (to freeze them or
+    not). The layers must match in shape; the rest of ``target`` is left as it is."""
+    if not 0 <= n <= min(len(source), len(target)):
+        raise ValueError(f"n must be between 0 and {min(len(source), len(target))}, got {n}")
+    for src, dst in zip(list(source)[:n], list(target)[:n]):
+        dst.load_state_dict(src.state_dict())
+    return list(target)[:n]
+
+
 def param_groups(model: nn.Module, head: nn.Module, *, body_lr: float, head_lr: float
                  ) -> list[dict]:
     """Optimizer parameter groups: the trainable parameters of ``head`` at ``head_lr`` and all

@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 from labutils.metrics import count_parameters
-from labutils.models import (BasicBlock, CifarResNet, LeNet5, MiniVGG, ThreeBlockCNN, TinyCNN,
-                             resnet20, resnet32, resnet56)
+from labutils.models import (BasicBlock, CifarResNet, LayeredCNN, LeNet5, MiniVGG, ThreeBlockCNN,
+                             TinyCNN, resnet20, resnet32, resnet56)
 
 
 @pytest.mark.parametrize("cls,params", [(LeNet5, 61_706), (MiniVGG, 123_502), (TinyCNN, 20_490)])
@@ -103,3 +103,20 @@ def test_lenet_on_32x32_colour_images_is_the_original_layout():
     assert count_parameters(net) == 61_706 + 2 * 6 * 5 * 5
     with pytest.raises(ValueError, match="input_size"):
         LeNet5(input_size=30)
+
+
+def test_layered_cnn_layers_and_parameters():
+    widths = (8, 16, 32)
+    model = LayeredCNN(num_classes=5, widths=widths)
+    assert len(model.layers) == 6
+    x = torch.zeros(2, 3, 32, 32)
+    sizes = []
+    for layer in model.layers:
+        x = layer(x)
+        sizes.append(tuple(x.shape[1:]))
+    assert sizes == [(8, 32, 32), (8, 16, 16), (16, 16, 16), (16, 8, 8), (32, 8, 8), (32, 4, 4)]
+    # conv weights (no bias) + BN scale and shift per layer, then the linear head
+    ins, outs = (3, 8, 8, 16, 16, 32), (8, 8, 16, 16, 32, 32)
+    expected = sum(9 * i * o + 2 * o for i, o in zip(ins, outs)) + 32 * 5 + 5
+    assert count_parameters(model) == expected
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from labutils.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors
-from labutils.speedrun import (Lookahead, SpeedrunConfig, SpeedrunNet, flip_plan, lr_factor,
-                               make_optimizer, normalise, train_speedrun, tta_logits,
-                               whitening_filters)
+from labutils.speedrun import (Lookahead, SpeedrunConfig, SpeedrunNet, evaluate_tta, flip_plan,
+                               lr_factor, make_optimizer, normalise, predict_tta, train_speedrun,
+                               tta_logits, whitening_filters)
 
 CPU = torch.device("cpu")
 
@@ -140,3 +140,32 @@ def test_a_short_run_learns_real_cifar10(real_data):
     assert result.epoch_acc[-1] > 0.45  # chance is 0.10
     assert result.test_acc > 0.45
     assert result.time_to(0.0) == result.epoch_seconds[0] and result.time_to(1.01) is None
+
+
+def test_predict_tta_in_batches_equals_one_pass():
+    torch.manual_seed(0)
+    net = SpeedrunNet((8, 16, 16), num_classes=4).eval()
+    x = torch.randn(10, 3, 32, 32)
+    labels = torch.randint(0, 4, (10,))
+    for level in (0, 1, 2):
+        batched = predict_tta(net, x, level=level, amp=False, batch_size=3, channels_last=False)
+        assert torch.allclose(batched, tta_logits(net, x, level), atol=1e-5)
+        expected = (tta_logits(net, x, level).argmax(1) == labels).float().mean().item()
+        assert evaluate_tta(net, x, labels, level=level, amp=False, batch_size=4,
+                            channels_last=False) == pytest.approx(expected)
+
+
+def test_train_speedrun_sizes_a_fresh_net_and_fine_tunes_a_given_one():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(160, 3, 32, 32, generator=gen), torch.arange(160) % 3
+    cfg = SpeedrunConfig(widths=(8, 16, 16), epochs=1, batch_size=16, tta_level=0, amp=False,
+                         channels_last=False)
+    fresh = train_speedrun(cfg, (x, y), (x[:16], y[:16]), device=CPU, seed=0)
+    assert fresh.model.head.out_features == 3  # from the labels
+    start = SpeedrunNet((8, 16, 16), num_classes=5)
+    start.whiten.weight.data.normal_(generator=gen)
+    whiten, body = start.whiten.weight.clone(), start.groups[0].conv1.weight.clone()
+    tuned = train_speedrun(cfg, (x, y), (x[:16], y[:16]), device=CPU, seed=0, model=start)
+    assert tuned.model is start and start.head.out_features == 5  # the given net, in place
+    assert torch.equal(start.whiten.weight, whiten)  # its whitening filters are kept
+    assert not torch.equal(start.groups[0].conv1.weight, body)  # and the rest trained

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torchvision
 
-from labutils.models import ThreeBlockCNN, resnet20
-from labutils.transfer import (WeightsMissingError, head_of, param_groups, pretrained,
-                               replace_head, set_trainable)
+from labutils.models import LayeredCNN, ThreeBlockCNN, resnet20
+from labutils.transfer import (WeightsMissingError, copy_first_layers, head_of, param_groups,
+                               pretrained, replace_head, set_trainable)
 
 BUILDERS = {
     "resnet18": lambda: torchvision.models.resnet18(weights=None),
@@ -91,3 +91,35 @@ def test_frozen_parts_keep_their_batch_norm_statistics():
     assert not model.head.training
     with pytest.raises(ValueError, match="part of model"):
         WithFrozenParts(model, [torch.nn.BatchNorm2d(3)])
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 6])
+def test_copy_first_layers_copies_exactly_the_first_n(n):
+    torch.manual_seed(0)
+    source, target = LayeredCNN(num_classes=5, widths=(4, 8, 8)), LayeredCNN(num_classes=5,
+                                                                             widths=(4, 8, 8))
+    source.train()
+    source(torch.randn(8, 3, 32, 32))  # non-default batch-norm statistics in the source
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    copied = copy_first_layers(source.layers, target.layers, n)
+    assert len(copied) == n and all(c is t for c, t in zip(copied, target.layers))
+    for i, (s_layer, t_layer) in enumerate(zip(source.layers, target.layers)):
+        for (name, s_value), t_value in zip(s_layer.state_dict().items(),
+                                            t_layer.state_dict().values()):
+            if i < n:
+                assert torch.equal(s_value, t_value), (i, name)
+            elif name in ("0.weight", "1.running_mean"):  # conv weights, BN statistics
+                assert not torch.equal(s_value, t_value), (i, name)
+    for key, value in target.state_dict().items():
+        layer = int(key.split(".")[1]) if key.startswith("layers.") else None
+        if layer is None or layer >= n:
+            assert torch.equal(value, before[key]), key
+
+
+def test_copy_first_layers_checks_n_and_shapes():
+    a, b = LayeredCNN(widths=(4, 8, 8)), LayeredCNN(widths=(4, 8, 16))
+    with pytest.raises(ValueError, match="between 0 and 6"):
+        copy_first_layers(a.layers, b.layers, 7)
+    copy_first_layers(a.layers, b.layers, 4)  # the first four layers have the same shapes
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        copy_first_layers(a.layers, b.layers, 5)
