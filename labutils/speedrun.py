@@ -252,13 +252,15 @@ def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
 def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor],
                    test: tuple[torch.Tensor, torch.Tensor], *, device: torch.device, seed: int,
                    eval_each_epoch: bool = True, verbose: bool = False,
-                   model: SpeedrunNet | None = None) -> SpeedrunResult:
+                   model: SpeedrunNet | None = None,
+                   num_classes: int | None = None) -> SpeedrunResult:
     """Train a ``SpeedrunNet`` with the recipe ``cfg`` and measure it on ``test``.
 
     ``train`` and ``test`` are (normalised float images (N, 3, 32, 32), int64 labels).
     ``model``: start from this network instead (fine-tuning; its whitening filters are kept, and
-    it is trained in place); by default a fresh one with as many outputs as ``train`` has
-    classes. Training time excludes the per-epoch test evaluation.
+    it is trained in place); by default a fresh one with ``num_classes`` outputs (default: the
+    largest training label + 1; pass it when a subset may lack the last class). Training time
+    excludes the per-epoch test evaluation.
     """
     (x_train, y_train), (x_test, y_test) = train, test
     x_train, y_train = x_train.to(device), y_train.to(device)
@@ -267,13 +269,18 @@ def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor]
     gen = torch.Generator().manual_seed(seed)
     amp = resolve_amp(device, cfg.amp)
     if model is None:
-        model = SpeedrunNet(cfg.widths, num_classes=int(y_train.max()) + 1,
+        if num_classes is None:
+            num_classes = int(y_train.max()) + 1
+        model = SpeedrunNet(cfg.widths, num_classes=num_classes,
                             frozen_bn_scale=cfg.frozen_bn_scale).to(device)
         if cfg.whiten:
             # A random 5,000 images (the CIFAR-10 JPEG copy is stored class by class).
             sample = torch.randperm(len(x_train), generator=gen)[:5000].to(device)
             model.whiten.weight.data.copy_(whitening_filters(x_train[sample].cpu()).to(device))
     else:
+        if num_classes is not None and num_classes != model.head.out_features:
+            raise ValueError(f"num_classes={num_classes} but the given model has "
+                             f"{model.head.out_features} outputs")
         model = model.to(device)
     if cfg.whiten:
         model.whiten.weight.requires_grad_(False)

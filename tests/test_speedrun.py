@@ -162,6 +162,11 @@ def test_train_speedrun_sizes_a_fresh_net_and_fine_tunes_a_given_one():
                          channels_last=False)
     fresh = train_speedrun(cfg, (x, y), (x[:16], y[:16]), device=CPU, seed=0)
     assert fresh.model.head.out_features == 3  # from the labels
+    wider = train_speedrun(cfg, (x, y), (x[:16], y[:16]), device=CPU, seed=0, num_classes=4)
+    assert wider.model.head.out_features == 4  # a subset may lack the last class
+    with pytest.raises(ValueError, match="outputs"):
+        train_speedrun(cfg, (x, y), (x[:16], y[:16]), device=CPU, seed=0, num_classes=4,
+                       model=SpeedrunNet((8, 16, 16), num_classes=5))
     start = SpeedrunNet((8, 16, 16), num_classes=5)
     start.whiten.weight.data.normal_(generator=gen)
     whiten, body = start.whiten.weight.clone(), start.groups[0].conv1.weight.clone()
