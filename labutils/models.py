@@ -111,9 +111,8 @@ class LayeredCNN(nn.Module):
         for width in widths:  # 32 -> 16 -> 8 -> 4 pixels
             for pool in (False, True):
                 layer = [nn.Conv2d(c, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                         nn.ReLU(inplace=True)]
-                layers.append(nn.Sequential(*layer, nn.MaxPool2d(2)) if pool
-                              else nn.Sequential(*layer))
+                         nn.ReLU(inplace=True)] + ([nn.MaxPool2d(2)] if pool else [])
+                layers.append(nn.Sequential(*layer))
                 c = width
         self.layers = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
