@@ -20,8 +20,10 @@ One module per job; import what you use explicitly, e.g. ``from labutils.train i
 - ``explain``: Grad-CAM with hooks, randomised model copies for the sanity check
 - ``denoise``: the Gaussian noise model and noisy batches, PSNR/SSIM, the source's denoiser and
   autoencoders (any input size), DnCNN, the classical denoisers (scikit-image, BM3D)
-- ``segmentation``: U-Net, joint image/mask augmentation (transforms v2), random training tiles,
-  the BCE + Dice loss, overlap-tile inference, Dice/IoU/pixel error and the adapted Rand error
+- ``segmentation``: U-Net, joint image/mask augmentation (transforms v2; dense or the paper's
+  coarse-grid elastic warp), random training tiles, the BCE + Dice loss (optionally with the
+  paper's border weight map), overlap-tile inference, Dice/IoU/pixel error and the adapted
+  Rand error
 - ``speedrun``: an airbench-style CIFAR-10 recipe (whitening layer, frozen BN scales,
   alternating flips, lookahead, test-time augmentation), each trick a switch
 

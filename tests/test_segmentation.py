@@ -135,3 +135,91 @@ def test_random_tiles_keep_image_and_mask_aligned():
     assert any(distance(x) > 0 for x in torch.cat([x for x, _ in batches]))
     with pytest.raises(ValueError):
         RandomTiles(images, masks[:2], tile=16, batch_size=2, steps=1)
+
+
+def _brute_force_border_weights(membrane, w0, sigma):
+    # d1, d2 from every pixel to every pixel of every cell, then the paper's formula
+    from skimage.measure import label
+
+    cells = label(~membrane, connectivity=1)
+    yy, xx = np.indices(membrane.shape)
+    per_cell = []
+    for k in range(1, cells.max() + 1):
+        ky, kx = np.nonzero(cells == k)
+        d = np.sqrt((yy[..., None] - ky) ** 2 + (xx[..., None] - kx) ** 2).min(-1)
+        per_cell.append(d)
+    d = np.sort(np.stack(per_cell), axis=0)
+    w = np.ones(membrane.shape)
+    w[membrane] += w0 * np.exp(-(d[0] + d[1])[membrane] ** 2 / (2 * sigma ** 2))
+    return w
+
+
+def test_border_weights_match_a_brute_force_computation():
+    from labutils.segmentation import border_weights
+
+    membrane = np.zeros((30, 34), bool)
+    membrane[:, 10:12] = True            # a thin membrane between two cells
+    membrane[:, 20:26] = True            # a thick one
+    membrane[15, :] = True               # cut across: six cells
+    membrane[0, :] = True
+    expected = _brute_force_border_weights(membrane, 10.0, 3.0)
+    exact = border_weights(membrane, w0=10.0, sigma=3.0, reach=100.0)
+    assert np.allclose(exact, expected)
+    # the default reach drops only terms below w0 * exp(-reach**2 / 2)
+    assert np.abs(border_weights(membrane, w0=10.0, sigma=3.0) - expected).max() \
+        <= 10.0 * np.exp(-4.0 ** 2 / 2)
+    assert (exact[~membrane] == 1).all()
+    # the thin membrane between two close cells weighs more than the middle of the thick one
+    assert exact[5, 10] > exact[5, 23] > 1
+    with pytest.raises(ValueError):
+        border_weights(np.zeros((2, 3, 4), bool))
+
+
+def test_pixel_weights_weight_the_cross_entropy_only():
+    from labutils.segmentation import bce_dice_loss, border_weighted_loss, border_weights
+
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 1, 8, 8), (torch.rand(2, 1, 8, 8) > 0.7).float()
+    w = 1 + 3 * torch.rand(2, 1, 8, 8)
+    p = torch.sigmoid(logits)
+    bce = -(w * (target * torch.log(p) + (1 - target) * torch.log(1 - p))).mean()
+    dice = (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+    assert torch.allclose(bce_dice_loss(logits, target, pixel_weights=w), bce + 1 - dice,
+                          atol=1e-6)
+    assert torch.allclose(bce_dice_loss(logits, target, pixel_weights=torch.ones_like(w)),
+                          bce_dice_loss(logits, target))
+    with pytest.raises(ValueError):
+        bce_dice_loss(logits, target, pixel_weights=w[:1])
+    # the weighted loss computes the weights from each target mask
+    loss = border_weighted_loss(w0=5.0, sigma=2.0)
+    wm = torch.from_numpy(np.stack([border_weights(t[0].numpy() > 0.5, w0=5.0, sigma=2.0)
+                                    for t in target]))[:, None]
+    assert torch.allclose(loss(logits, target), bce_dice_loss(logits, target, pixel_weights=wm))
+
+
+def test_grid_elastic_moves_image_and_mask_together_by_the_stated_amount():
+    from torchvision import tv_tensors
+
+    from labutils.segmentation import grid_elastic
+
+    torch.manual_seed(0)
+    warp = grid_elastic(3, 10.0)
+    # at the grid points (the corners among them) the displacement is the drawn vector itself
+    corner = torch.cat([warp.make_params([tv_tensors.Image(torch.zeros(1, 40, 60))])
+                        ["displacement"][0, 0, 0] for _ in range(400)])
+    pixels = corner.view(-1, 2) * torch.tensor([60 / 2, 40 / 2])
+    assert pixels.std(0).sub(10.0).abs().max() < 1.5
+    mask = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    mask[:, 8:30, 10:44] = 1
+    mask[:, 40:58, 30:60] = 1
+    image = mask.float() * 0.8 + 0.1
+    for augment in (grid_elastic(3, 6.0), joint_augment(grid_sigma=6.0)):
+        moved = 0
+        for _ in range(10):
+            img, m = augment(tv_tensors.Image(image), tv_tensors.Mask(mask))
+            assert isinstance(m, tv_tensors.Mask) and set(m.unique().tolist()) <= {0, 1}
+            assert ((img > 0.5).to(torch.uint8) == m).float().mean() > 0.97
+            moved += int(not torch.equal(m, mask))
+        assert moved >= 8   # the warp alone moves the mask in (almost) every draw
+    with pytest.raises(ValueError):
+        joint_augment(elastic_alpha=30.0, grid_sigma=6.0)
