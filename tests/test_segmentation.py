@@ -35,6 +35,47 @@ def test_rand_error_is_zero_for_a_perfect_map_and_grows_with_merges():
     assert rand_error(np.zeros_like(membrane), membrane) > rand_error(broken, membrane)
 
 
+def _pair_count_rand_error(pred, target, singletons):
+    """1 - F-score over pairs of distinct pixels that are not true membrane, counted one by one."""
+    from skimage.measure import label
+
+    true_ids = label(~target, connectivity=1).ravel()
+    pred_ids = label(~pred, connectivity=1).ravel().astype(np.int64)
+    if singletons:
+        pred_ids[pred.ravel()] = -1 - np.arange(pred.sum())   # distinct labels, none repeated
+    keep = true_ids > 0
+    t, p = true_ids[keep], pred_ids[keep]
+    same_t = t[:, None] == t[None, :]
+    same_p = p[:, None] == p[None, :]
+    off = ~np.eye(len(t), dtype=bool)
+    both = np.sum(same_t & same_p & off)
+    precision, recall = both / np.sum(same_p & off), both / np.sum(same_t & off)
+    return 1 - 2 * precision * recall / (precision + recall)
+
+
+@pytest.mark.parametrize("convention", ["singletons", "one segment"])
+def test_rand_error_matches_a_pair_count(convention):
+    rng = np.random.default_rng(1)
+    target = np.zeros((14, 14), bool)
+    target[:, 6] = target[9, :] = True
+    pred = target ^ (rng.random(target.shape) < 0.15)
+    expected = _pair_count_rand_error(pred, target, singletons=convention == "singletons")
+    assert rand_error(pred, target, predicted_membrane=convention) == pytest.approx(expected)
+
+
+def test_the_two_conventions_differ_on_a_slightly_thick_membrane():
+    membrane = np.zeros((40, 40), bool)
+    membrane[:, 19:21] = membrane[19:21, :] = True   # four cells
+    thick = np.zeros_like(membrane)
+    thick[:, 18:22] = thick[18:22, :] = True         # the right cells, membrane 1 px too wide
+    singletons = rand_error(thick, membrane, predicted_membrane="singletons")
+    lumped = rand_error(thick, membrane, predicted_membrane="one segment")
+    assert singletons == pytest.approx(_pair_count_rand_error(thick, membrane, singletons=True))
+    assert 0 < singletons < lumped
+    with pytest.raises(ValueError, match="predicted_membrane"):
+        rand_error(thick, membrane, predicted_membrane="lumped")
+
+
 @pytest.mark.parametrize("skips", [True, False])
 def test_unet_shapes(skips):
     net = UNet(1, 1, base=4, depth=3, skips=skips)
