@@ -44,7 +44,7 @@ class RunRecord:
         precision (which dtype) and channels_last, as sets over the runs.
         """
         import torchvision
-        from labutils.device import cpu_has_native_bf16
+        from labutils.device import cpu_has_native_bf16, cpu_model
 
         info = {
             "chapter": self.chapter,
@@ -55,6 +55,7 @@ class RunRecord:
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
             "numpy": np.__version__,
+            "CPU": cpu_model(),
             "native bf16 CPU": cpu_has_native_bf16(),
             "wall time (s)": round(time.perf_counter() - self.started, 1),
             "finished (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),

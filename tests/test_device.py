@@ -91,3 +91,26 @@ def test_seed_everything_accepts_numpy_integers():
 def test_seed_everything_rejects_bools_and_seeds_numpy_cannot_take(bad):
     with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*32\)"):
         seed_everything(bad)
+
+
+def test_cpu_model_reads_the_model_name_line():
+    from labutils.device import _cpu_model_from
+
+    intel = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)  Processor\n"
+    assert _cpu_model_from(intel) == "Intel(R) Xeon(R) Processor"   # spacing normalised
+    assert _cpu_model_from("processor: 0\nmodel name\t: AMD EPYC 9R14 96-Core Processor\n"
+                           "model name\t: other\n") == "AMD EPYC 9R14 96-Core Processor"
+    assert _cpu_model_from("processor\t: 0\nflags\t: fpu sse\n") == ""
+    assert _cpu_model_from("model name\t:   \n") == ""
+
+
+def test_cpu_model_falls_back_when_cpuinfo_is_missing(monkeypatch):
+    import platform
+
+    import labutils.device as device
+
+    monkeypatch.setattr(device, "_read_cpu_flags", lambda: "")
+    monkeypatch.setattr(platform, "processor", lambda: "arm")
+    assert device.cpu_model() == "arm"
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    assert device.cpu_model() == "unknown"

@@ -15,6 +15,10 @@ def test_report_prints_and_saves(capsys):
     assert saved == record
     assert saved["seed"] == 7 and saved["mode"] == "quick" and saved["torch"] == torch.__version__
     assert saved["wall time (s)"] >= 0 and saved["metrics"]["epochs"] == 2
+    from labutils.device import cpu_model
+    assert saved["CPU"] == cpu_model()
+    assert any(line.split()[0] == "CPU" and line.rstrip().endswith(cpu_model())
+               for line in out.splitlines()[1:])
 
 
 def test_report_saves_numpy_and_tensor_metrics():
