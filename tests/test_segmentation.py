@@ -264,3 +264,51 @@ def test_grid_elastic_moves_image_and_mask_together_by_the_stated_amount():
         assert moved >= 8   # the warp alone moves the mask in (almost) every draw
     with pytest.raises(ValueError):
         joint_augment(elastic_alpha=30.0, grid_sigma=6.0)
+
+
+def _pair_count_cell_error(cells, target):
+    """1 - F-score over pairs of distinct pixels outside the true membrane, counted one by one."""
+    from skimage.measure import label
+
+    true_ids = label(~target, connectivity=1).ravel()
+    keep = true_ids > 0
+    t, p = true_ids[keep], np.asarray(cells).ravel()[keep]
+    same_t, same_p = t[:, None] == t[None, :], p[:, None] == p[None, :]
+    off = ~np.eye(len(t), dtype=bool)
+    both = np.sum(same_t & same_p & off)
+    precision, recall = both / np.sum(same_p & off), both / np.sum(same_t & off)
+    return 1 - 2 * precision * recall / (precision + recall)
+
+
+def test_cell_rand_error_matches_a_pair_count_with_label_zero_as_a_segment():
+    from labutils.segmentation import cell_rand_error
+
+    rng = np.random.default_rng(2)
+    target = np.zeros((12, 12), bool)
+    target[:, 5] = target[8, :] = True
+    cells = rng.integers(0, 4, target.shape)          # label 0 included
+    assert cell_rand_error(cells, target) == pytest.approx(_pair_count_cell_error(cells, target))
+    with pytest.raises(ValueError, match="differ in shape"):
+        cell_rand_error(cells[:-1], target)
+
+
+def test_watershed_cells_fills_thick_membranes_but_not_gaps():
+    from labutils.segmentation import cell_rand_error, watershed_cells
+
+    membrane = np.zeros((40, 40), bool)
+    membrane[:, 19:21] = True                          # two cells, a 2-pixel membrane
+    prob = np.where(membrane, 0.9, 0.1)
+    prob[:, 17:23] = np.maximum(prob[:, 17:23], 0.7)   # predicted three times too thick
+    cells = watershed_cells(prob, 0.5)
+    assert cells.min() >= 1 and len(np.unique(cells)) == 2
+    assert set(np.unique(cells[:, :17])) != set(np.unique(cells[:, 23:]))
+    assert cell_rand_error(cells, membrane) == pytest.approx(0.0)
+    # with the thick membrane's pixels as singletons the same map is penalised
+    assert rand_error(prob > 0.5, membrane, predicted_membrane="singletons") > 0.05
+    gap = prob.copy()
+    gap[18:22, 17:23] = 0.2                            # a gap: the two cells merge
+    assert len(np.unique(watershed_cells(gap, 0.5))) == 1
+    assert cell_rand_error(watershed_cells(gap, 0.5), membrane) > 0.3
+    assert (watershed_cells(np.full((5, 5), 0.9)) == 1).all()
+    with pytest.raises(ValueError):
+        watershed_cells(prob, 1.0)
