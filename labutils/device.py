@@ -82,14 +82,14 @@ def cpu_has_native_bf16() -> bool:
     x86), else ``bf16`` on ARM (``Features: ... bf16``). Elsewhere (macOS, Windows) it answers
     False: without native support bf16 autocast is emulated and often slower than float32.
     """
-    return _cpu_flags_have_bf16(_read_cpu_flags())
+    return _cpu_flags_have_bf16(_read_cpuinfo())
 
 
 def cpu_model() -> str:
     """The processor's name, e.g. ``AMD EPYC 9R14`` (``model name`` in ``/proc/cpuinfo`` on
     Linux, else ``platform.processor()``); "unknown" when neither says. Training minutes depend
     on it: two hosts with the same core count can differ threefold."""
-    return _cpu_model_from(_read_cpu_flags()) or platform.processor() or "unknown"
+    return _cpu_model_from(_read_cpuinfo()) or platform.processor() or "unknown"
 
 
 def _cpu_model_from(cpuinfo: str) -> str:
@@ -100,7 +100,7 @@ def _cpu_model_from(cpuinfo: str) -> str:
     return ""
 
 
-def _read_cpu_flags() -> str:
+def _read_cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             return f.read()

@@ -109,7 +109,7 @@ def test_cpu_model_falls_back_when_cpuinfo_is_missing(monkeypatch):
 
     import labutils.device as device
 
-    monkeypatch.setattr(device, "_read_cpu_flags", lambda: "")
+    monkeypatch.setattr(device, "_read_cpuinfo", lambda: "")
     monkeypatch.setattr(platform, "processor", lambda: "arm")
     assert device.cpu_model() == "arm"
     monkeypatch.setattr(platform, "processor", lambda: "")
