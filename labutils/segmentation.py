@@ -93,6 +93,26 @@ def watershed_cells(prob_membrane, threshold: float = 0.5) -> np.ndarray:
     return watershed(prob, seeds).astype(np.int64)
 
 
+def watershed_rand_error(probs, targets, threshold: float) -> float:
+    """Mean over slices of ``cell_rand_error(watershed_cells(prob, threshold), target)``:
+    ``probs`` and ``targets`` are stacks of membrane probability maps and true membrane masks,
+    (N, H, W) or (N, 1, H, W), arrays or tensors."""
+    probs, targets = _stack_2d(probs), _stack_2d(targets)
+    if probs.shape != targets.shape:
+        raise ValueError(f"probs {probs.shape} and targets {targets.shape} differ in shape")
+    return float(np.mean([cell_rand_error(watershed_cells(p, threshold), t)
+                          for p, t in zip(probs, targets)]))
+
+
+def _stack_2d(x) -> np.ndarray:
+    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 3:
+        raise ValueError(f"expected (N, H, W) or (N, 1, H, W), got shape {x.shape}")
+    return x
+
+
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, *, dice_weight: float = 1.0,
                   eps: float = 1.0, pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Binary cross-entropy on logits plus ``dice_weight`` x (1 - soft Dice) of the positive

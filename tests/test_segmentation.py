@@ -304,3 +304,24 @@ def test_watershed_cells_fills_thick_membranes_but_not_gaps():
     assert (watershed_cells(np.full((5, 5), 0.9)) == 1).all()
     with pytest.raises(ValueError):
         watershed_cells(prob, 1.0)
+
+
+def test_watershed_rand_error_averages_the_slices_of_a_stack():
+    import torch
+
+    from labutils.segmentation import cell_rand_error, watershed_cells, watershed_rand_error
+
+    membrane = np.zeros((2, 40, 40), bool)
+    membrane[:, :, 19:21] = True
+    probs = np.where(membrane, 0.9, 0.1)
+    probs[1, 18:22, 17:23] = 0.2                      # slice 1 has a gap: its cells merge
+    per_slice = [cell_rand_error(watershed_cells(p, 0.5), m) for p, m in zip(probs, membrane)]
+    assert per_slice[0] == pytest.approx(0.0) and per_slice[1] > 0.3
+    as_tensors = watershed_rand_error(torch.from_numpy(probs)[:, None],
+                                      torch.from_numpy(membrane)[:, None], 0.5)
+    assert as_tensors == pytest.approx(np.mean(per_slice))
+    assert watershed_rand_error(probs, membrane, 0.5) == pytest.approx(as_tensors)
+    with pytest.raises(ValueError, match="differ in shape"):
+        watershed_rand_error(probs, membrane[:1], 0.5)
+    with pytest.raises(ValueError, match="expected"):
+        watershed_rand_error(probs[0], membrane[0], 0.5)
