@@ -5,6 +5,9 @@ classes 0-4) for one DnCNN at sigma 25; prints the validation PSNR after every e
 chapter's validation set (500 test images of classes 5-9, noise seed 5) and, at the end, the
 paired PSNR gap to BM3D on the first 200 of those images (BM3D takes minutes here). The
 chapter's table uses a random 200 of the 5,000 test images, which overlap these only by chance.
+With --blind-epochs N the sigma-25 model starts from a blind model (sigma 0-55, trained N epochs
+with its own cosine schedule) and is fine-tuned for --epochs: one way to share training between
+the chapter's per-sigma models.
 Usage: LAB_DATA=../shared/data .venv/bin/python benchmarks/dncnn_recipe_pilot.py --depth 10
        --width 48 --epochs 15
 """
@@ -33,6 +36,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-images", type=int, default=None, help="default: all 25,000")
     parser.add_argument("--compare-images", type=int, default=200)
+    parser.add_argument("--blind-epochs", type=int, default=0,
+                        help="first train a blind model (sigma 0-55) this long, then fine-tune "
+                             "it at sigma 25 for --epochs (0: train from scratch)")
     args = parser.parse_args()
     device = pick_device()
     images, labels = load_tensors("cifar10", "train")
@@ -41,18 +47,25 @@ def main() -> None:
     val = NoisyBatches(test_set[:500], 25 / 255, 500, seed=5, fixed=True)
     seed_everything(args.seed)
     model = DnCNN(depth=args.depth, width=args.width).to(device)
-    batches = NoisyBatches(train_set, 25 / 255, 128, seed=args.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * len(batches))
-    start = time.perf_counter()
-    history = fit(model, batches, val, F.mse_loss, opt, epochs=args.epochs, device=device,
-                  scheduler=schedule, step_scheduler_every_batch=True, progress=False,
-                  verbose=False)
-    minutes = (time.perf_counter() - start) / 60
-    print(f"DnCNN {args.depth}x{args.width}, {args.epochs} epochs, sigma 25, seed {args.seed}: "
-          f"{minutes:.1f} min ({minutes / args.epochs:.2f} min per epoch)")
-    print("validation PSNR per epoch (dB):",
-          [round(float(10 * np.log10(1 / v)), 2) for v in history.val_loss], flush=True)
+
+    def train(sigma, epochs, label):
+        batches = NoisyBatches(train_set, sigma, 128, seed=args.seed)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(batches))
+        start = time.perf_counter()
+        history = fit(model, batches, val, F.mse_loss, opt, epochs=epochs, device=device,
+                      scheduler=schedule, step_scheduler_every_batch=True, progress=False,
+                      verbose=False)
+        minutes = (time.perf_counter() - start) / 60
+        print(f"DnCNN {args.depth}x{args.width}, {label}, {epochs} epochs, seed {args.seed}: "
+              f"{minutes:.1f} min ({minutes / epochs:.2f} min per epoch)")
+        print("  validation PSNR at sigma 25 per epoch (dB):",
+              [round(float(10 * np.log10(1 / v)), 2) for v in history.val_loss], flush=True)
+
+    if args.blind_epochs:
+        train((0.0, 55 / 255), args.blind_epochs, "blind (sigma 0-55)")
+    train(25 / 255, args.epochs, "sigma 25" + (", fine-tuned from blind" if args.blind_epochs
+                                               else ""))
     noisy, clean = map(torch.cat, zip(*val))
     noisy, clean = noisy[:args.compare_images], clean[:args.compare_images]
     net = psnr(clean, denoise_all(model, noisy)).numpy()
