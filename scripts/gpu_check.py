@@ -82,6 +82,11 @@ def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
 
 
+def cpu_copy(model: nn.Module) -> nn.Module:
+    """A CPU copy of a (channels_last, CUDA) model, in the default memory format."""
+    return copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
+
+
 def loaders(x, y, x_test, y_test, device, mean, std, *, batch_size=256, augment=None, seed=0):
     train = data.TensorLoader(x, y, batch_size=batch_size, shuffle=True, device=device,
                               mean=mean, std=std, augment=augment, seed=seed)
@@ -178,7 +183,7 @@ def check_resnet_gradcam(device, cifar):
     # Grad-CAM of the trained network on CUDA and on a CPU copy: the same maps.
     model.eval()
     batch = speedrun.normalise(xt[:32], data.CIFAR10_MEAN, data.CIFAR10_STD)
-    cpu_model = copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
+    cpu_model = cpu_copy(model)
     with exact_float32():
         cam_gpu = explain.grad_cam(model, model.blocks[-1], batch.to(device), size=(32, 32))
         cam_cpu = explain.grad_cam(cpu_model, cpu_model.blocks[-1], batch, size=(32, 32))
@@ -232,7 +237,7 @@ def check_denoise(device, mnist):
     noisy, clean = next(iter(test))
     out = denoise.denoise_all(model, noisy)
     gain = float(denoise.psnr(clean, out).mean() - denoise.psnr(clean, noisy).mean())
-    cpu_model = copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
+    cpu_model = cpu_copy(model)
     with exact_float32():
         gap = rel_diff(denoise.denoise_all(model, noisy[:100]),
                        denoise.denoise_all(cpu_model, noisy[:100]))
@@ -261,7 +266,7 @@ def check_unet(device):
     err = np.mean([segmentation.rand_error(p < 0.5, m < 0.5)
                    for p, m in zip(probs[:, 0].numpy(), masks[25:, 0].numpy())])
     # overlap-tile on CUDA against a CPU copy of the network, float32
-    cpu_model = copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
+    cpu_model = cpu_copy(model)
     with exact_float32(), torch.no_grad():
         gap = rel_diff(segmentation.predict_tiled(model, held_out[:1], tile=256, margin=64),
                        segmentation.predict_tiled(cpu_model, images[25:26], tile=256, margin=64))
