@@ -21,12 +21,13 @@ import torch
 
 from labutils.data import isbi_membranes
 from labutils.device import pick_device, seed_everything
-from labutils.segmentation import (RandomTiles, UNet, border_weighted_loss, joint_augment,
-                                   predict_tiled, watershed_rand_error)
+from labutils.segmentation import (RandomTiles, UNet, border_weighted_loss, choose_thresholds,
+                                   grid_tiles, joint_augment, predict_tiled,
+                                   watershed_rand_error)
 from labutils.train import fit
 
 HELD_OUT, TILE, CONTEXT, BATCH, STEPS = 6, 128, 32, 8, 100
-PIXEL_THRESHOLDS = np.round(np.arange(0.1, 1.0, 0.1), 1)
+PIXEL_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 WATERSHED_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
@@ -57,8 +58,7 @@ def main() -> None:
     images, membranes = data.images, 1 - data.masks                    # 1 = membrane
     train_x, train_y = images[HELD_OUT:], membranes[HELD_OUT:]
     test_x, test_y = images[:HELD_OUT], membranes[:HELD_OUT]
-    val_tiles = [(test_x[..., r:r + TILE, c:c + TILE], test_y[..., r:r + TILE, c:c + TILE])
-                 for r in range(0, 512, TILE) for c in range(0, 512, TILE)]
+    val_tiles = grid_tiles(test_x, test_y, TILE)
     seed_everything(args.seed)
     model = UNet(1, 1, base=16, depth=4).to(device)
     augment = joint_augment(grid_points=3, grid_sigma=10.0, brightness=0.1, contrast=0.1)
@@ -73,14 +73,13 @@ def main() -> None:
     model.eval()
     print(f"{args.epochs} epochs, seed {args.seed}: {(time.perf_counter() - start) / 60:.1f} min; "
           f"held-out loss per epoch {[round(v, 3) for v in history.val_loss]}", flush=True)
-    choice_x, choice_y = train_x[::2], train_y[::2, 0].numpy() > 0.5
+    choice_x, choice_y = train_x[::2], train_y[::2]
     target = test_y[:, 0].numpy() > 0.5
     for tta in (False, True):
         train_p, test_p = probabilities(model, choice_x, tta), probabilities(model, test_x, tta)
-        pixel = {float(t): np.mean((train_p > t) != choice_y) for t in PIXEL_THRESHOLDS}
-        t_pixel = min(pixel, key=pixel.get)
-        rand = {t: watershed_rand_error(train_p, choice_y, t) for t in WATERSHED_THRESHOLDS}
-        t_rand = min(rand, key=rand.get)
+        t_rand, t_pixel, _, _ = choose_thresholds(train_p, choice_y,
+                                                  watershed_thresholds=WATERSHED_THRESHOLDS,
+                                                  pixel_thresholds=PIXEL_THRESHOLDS)
         print(f"test-time augmentation {tta}: slices 0-{HELD_OUT - 1}: pixel error "
               f"{np.mean((test_p > t_pixel) != target):.4f} at the training-chosen threshold "
               f"{t_pixel} ({np.mean((test_p > 0.5) != target):.4f} at 0.5); watershed Rand error "

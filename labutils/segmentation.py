@@ -6,6 +6,8 @@ Masks are binary with 1 = the positive class (for the membranes: 1 = membrane, 0
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -102,6 +104,45 @@ def watershed_rand_error(probs, targets, threshold: float) -> float:
         raise ValueError(f"probs {probs.shape} and targets {targets.shape} differ in shape")
     return float(np.mean([cell_rand_error(watershed_cells(p, threshold), t)
                           for p, t in zip(probs, targets)]))
+
+
+def choose_thresholds(probs, targets, *, watershed_thresholds: Iterable[float],
+                      pixel_thresholds: Iterable[float]
+                      ) -> tuple[float, float, dict[float, float], dict[float, float]]:
+    """Two thresholds for membrane probability maps, chosen on slices with known labels:
+    the watershed seed threshold with the lowest mean ``watershed_rand_error`` and the
+    threshold with the lowest pixel error (share of wrong pixels when probability > t is called
+    membrane). ``probs``, ``targets``: (N, H, W) or (N, 1, H, W) stacks, arrays or tensors.
+    Returns (watershed threshold, pixel threshold, Rand error by watershed threshold, pixel
+    error by threshold); ties go to the smaller threshold. Pass training (or validation)
+    slices: thresholds chosen on the test slices make their scores optimistic."""
+    # float64: the comparison with a threshold does not depend on the caller's float type
+    probs, targets = _stack_2d(probs).astype(np.float64), _stack_2d(targets) > 0.5
+    if probs.shape != targets.shape:
+        raise ValueError(f"probs {probs.shape} and targets {targets.shape} differ in shape")
+    watershed_thresholds, pixel_thresholds = tuple(watershed_thresholds), tuple(pixel_thresholds)
+    if not watershed_thresholds or not pixel_thresholds:
+        raise ValueError("need at least one watershed and one pixel threshold")
+    rand = {float(t): watershed_rand_error(probs, targets, float(t))
+            for t in sorted(watershed_thresholds)}
+    pixel = {float(t): float(np.mean((probs > t) != targets)) for t in sorted(pixel_thresholds)}
+    return min(rand, key=rand.get), min(pixel, key=pixel.get), rand, pixel
+
+
+def grid_tiles(images: torch.Tensor, masks: torch.Tensor, size: int
+               ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(image, mask) pairs of ``size`` x ``size`` tiles on a regular grid, row by row, each
+    pair holding that tile of every slice: (N, C, size, size). Height and width must be
+    multiples of ``size``. A fixed, unaugmented set, e.g. for a validation loss."""
+    if images.ndim != 4 or masks.ndim != 4 or images.shape[0] != masks.shape[0] \
+            or images.shape[-2:] != masks.shape[-2:]:
+        raise ValueError(f"images {tuple(images.shape)} and masks {tuple(masks.shape)} must "
+                         f"be (N, C, H, W) with the same N, H and W")
+    h, w = images.shape[-2:]
+    if size < 1 or h % size or w % size:
+        raise ValueError(f"size {size} does not divide the image size {(h, w)}")
+    return [(images[:, :, r:r + size, c:c + size], masks[:, :, r:r + size, c:c + size])
+            for r in range(0, h, size) for c in range(0, w, size)]
 
 
 def _stack_2d(x) -> np.ndarray:

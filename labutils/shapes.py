@@ -6,7 +6,7 @@ All sizes are along one spatial axis; apply them to height and width separately.
 from __future__ import annotations
 
 import numbers
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 
 def _check(**values: int) -> dict[str, int]:
@@ -56,11 +56,21 @@ def conv_transpose_output_size(n: int, kernel: int, *, stride: int = 1, padding:
 
 
 class Layer(NamedTuple):
-    """Kernel, stride and dilation of one layer, for receptive-field arithmetic."""
+    """Kernel, stride, dilation and padding of one layer, for receptive-field arithmetic
+    (``receptive_field`` ignores the padding; ``receptive_window`` needs it)."""
 
     kernel: int
     stride: int = 1
     dilation: int = 1
+    padding: int = 0
+
+
+class Upsample(NamedTuple):
+    """An upsampling by ``factor`` whose every output depends on one input, output ``o`` on
+    input ``o // factor``: nearest-neighbour upsampling, or a transposed convolution whose
+    kernel equals its stride and has no padding (the U-Net's 2x2, stride 2)."""
+
+    factor: int
 
 
 class ReceptiveField(NamedTuple):
@@ -72,7 +82,31 @@ def receptive_field(layers: Iterable[Layer | tuple[int, ...]]) -> ReceptiveField
     """Receptive field of a stack: r <- r + d(k-1) * j and j <- j * s, layer by layer."""
     size, jump = 1, 1
     for layer in layers:
-        kernel, stride, dilation = _check(**Layer(*layer)._asdict()).values()
+        if isinstance(layer, Upsample):
+            raise ValueError("with upsampling the window depends on the output's position: "
+                             "use receptive_window")
+        kernel, stride, dilation, _ = _check(**Layer(*layer)._asdict()).values()
         size += dilation * (kernel - 1) * jump
         jump *= stride
     return ReceptiveField(size, jump)
+
+
+def receptive_window(layers: Sequence[Layer | Upsample | tuple[int, ...]],
+                     position: int) -> tuple[int, int]:
+    """First and last input index that output unit ``position`` of the stack depends on, on
+    an unbounded input (indices below 0 or past the end mean padding). Traced backwards, layer
+    by layer: a convolution or pooling maps outputs a..b to inputs a s - p .. b s - p + d(k-1),
+    an ``Upsample(f)`` to a // f .. b // f. Along a network with branches (a U-Net's skip
+    connections) pass the deepest path: its window contains the others'. Where a stack
+    downsamples and then upsamples, the window's size depends on the position within the
+    pooling grid, so look at a whole period of positions."""
+    first, last = position, position
+    for layer in reversed(list(layers)):
+        if isinstance(layer, Upsample):
+            factor = _check(factor=layer.factor)["factor"]
+            first, last = first // factor, last // factor
+            continue
+        kernel, stride, dilation, padding = _check(**Layer(*layer)._asdict()).values()
+        first = first * stride - padding
+        last = last * stride - padding + dilation * (kernel - 1)
+    return first, last

@@ -325,3 +325,47 @@ def test_watershed_rand_error_averages_the_slices_of_a_stack():
         watershed_rand_error(probs, membrane[:1], 0.5)
     with pytest.raises(ValueError, match="expected"):
         watershed_rand_error(probs[0], membrane[0], 0.5)
+
+
+def test_choose_thresholds_picks_the_lowest_errors_on_a_designed_map():
+    from labutils.segmentation import choose_thresholds, watershed_rand_error
+
+    membrane = np.zeros((2, 40, 40), bool)
+    membrane[:, :, 19:21] = True                      # two cells per slice
+    probs = np.where(membrane, 0.9, 0.1)
+    probs[1, 18:22, 17:23] = 0.3    # a faint patch across the membrane: 8 membrane, 16 cell px
+    # watershed: at 0.05 nothing is a seed (one cell), at 0.2 the cells are the seeds, at 0.5
+    # the patch joins the two seeds of slice 1; pixel error: 16 wrong at 0.2, 8 at 0.3 and 0.5
+    t_ws, t_px, rand, pixel = choose_thresholds(
+        torch.from_numpy(probs)[:, None], membrane, watershed_thresholds=(0.5, 0.05, 0.2),
+        pixel_thresholds=(0.2, 0.3, 0.5, 0.95))
+    assert (t_ws, t_px) == (0.2, 0.3)   # 0.3 and 0.5 tie; "> t" calls the 0.3 patch a cell
+    assert list(rand) == [0.05, 0.2, 0.5]
+    assert rand[0.2] == pytest.approx(0.0) and min(rand[0.05], rand[0.5]) > 0.1
+    assert rand[0.5] == pytest.approx(watershed_rand_error(probs, membrane, 0.5))
+    assert pixel[0.2] == pytest.approx(16 / probs.size)
+    assert pixel[0.3] == pixel[0.5] == pytest.approx(8 / probs.size)
+    # ties go to the smaller threshold
+    assert choose_thresholds(probs[:1], membrane[:1], watershed_thresholds=(0.5, 0.2),
+                             pixel_thresholds=(0.6, 0.4))[:2] == (0.2, 0.4)
+    with pytest.raises(ValueError, match="at least one"):
+        choose_thresholds(probs, membrane, watershed_thresholds=(), pixel_thresholds=(0.5,))
+    with pytest.raises(ValueError, match="differ in shape"):
+        choose_thresholds(probs, membrane[:1], watershed_thresholds=(0.5,),
+                          pixel_thresholds=(0.5,))
+
+
+def test_grid_tiles_cover_the_images_once_in_row_order():
+    from labutils.segmentation import grid_tiles
+
+    x = torch.arange(2 * 1 * 8 * 12, dtype=torch.float32).view(2, 1, 8, 12)
+    y = -x
+    tiles = grid_tiles(x, y, 4)
+    assert len(tiles) == 6 and all(t.shape == (2, 1, 4, 4) for pair in tiles for t in pair)
+    rows = [torch.cat([tiles[r * 3 + c][0] for c in range(3)], dim=-1) for r in range(2)]
+    assert torch.equal(torch.cat(rows, dim=-2), x)
+    assert all(torch.equal(b, -a) for a, b in tiles)
+    with pytest.raises(ValueError, match="does not divide"):
+        grid_tiles(x, y, 5)
+    with pytest.raises(ValueError, match="same N"):
+        grid_tiles(x, y[:1], 4)

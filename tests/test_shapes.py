@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labutils.shapes import (Layer, conv_output_size, conv_transpose_output_size,
-                             receptive_field)
+from labutils.shapes import (Layer, Upsample, conv_output_size, conv_transpose_output_size,
+                             receptive_field, receptive_window)
 
 GRID = list(itertools.product([5, 8, 13], [1, 2, 3, 5], [1, 2, 3], [0, 1, 2], [1, 2]))
 
@@ -130,3 +130,54 @@ def test_numpy_integers_are_accepted():
 def test_non_integers_are_rejected(bad):
     with pytest.raises(ValueError, match="kernel must be an int"):
         conv_output_size(8, bad)
+
+
+
+def unet_layers(depth):
+    """The deepest path of labutils' U-Net: two padded 3x3 convs per stage, 2x2 max-pools,
+    2x2 stride-2 transposed convs."""
+    conv, pool = Layer(3, padding=1), Layer(2, stride=2)
+    return [conv, conv, pool] * depth + [conv, conv] + [Upsample(2), conv, conv] * depth
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_receptive_window_of_a_unet_matches_perturbation(depth):
+    """With positive weights every layer is monotone, so raising one input column by a lot
+    changes an output exactly when the column lies in that output's window (a max-pool passes
+    the raised value on). Every position of one pooling period is checked, away from the
+    borders; from depth 3 on the windows differ in size between positions."""
+    from labutils.segmentation import UNet
+
+    net = UNet(1, 1, base=2, depth=depth).double().eval()
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.constant_(m.weight, 0.1)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    n = 32 * 2 ** depth
+    x = torch.rand(1, 1, 8, n, generator=torch.Generator().manual_seed(depth), dtype=torch.float64)
+    with torch.no_grad():
+        base = net(x)[0, 0, 4]
+        changed = torch.stack([(net(x + 100 * (torch.arange(n) == j))[0, 0, 4] - base).abs()
+                               > 1e-9 * base.abs().max() for j in range(n)], dim=1)
+    sizes = set()
+    for out_col in range(n // 2, n // 2 + 2 ** depth):
+        cols = changed[out_col].nonzero().flatten()
+        first, last = receptive_window(unet_layers(depth), out_col)
+        assert 0 < first and last < n - 1
+        assert (int(cols.min()), int(cols.max())) == (first, last)
+        sizes.add(last - first + 1)
+    assert len(sizes) == (1 if depth < 3 else 2)
+
+
+def test_receptive_window_without_upsampling_has_the_receptive_field_size():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        layers = [Layer(int(k), int(s), int(d), int(p)) for k, s, d, p in
+                  rng.integers([1, 1, 1, 0], [6, 3, 3, 3], size=(int(rng.integers(1, 5)), 4))]
+        first, last = receptive_window(layers, int(rng.integers(0, 20)))
+        assert last - first + 1 == receptive_field(layers).size
+    assert receptive_window([Layer(3, padding=1)], 5) == (4, 6)
+    assert receptive_window([Layer(2, 2), Upsample(2)], 5) == (4, 5)
+    with pytest.raises(ValueError, match="receptive_window"):
+        receptive_field([Layer(3), Upsample(2)])
