@@ -134,15 +134,19 @@ def grid_tiles(images: torch.Tensor, masks: torch.Tensor, size: int
     """(image, mask) pairs of ``size`` x ``size`` tiles on a regular grid, row by row, each
     pair holding that tile of every slice: (N, C, size, size). Height and width must be
     multiples of ``size``. A fixed, unaugmented set, e.g. for a validation loss."""
-    if images.ndim != 4 or masks.ndim != 4 or images.shape[0] != masks.shape[0] \
-            or images.shape[-2:] != masks.shape[-2:]:
-        raise ValueError(f"images {tuple(images.shape)} and masks {tuple(masks.shape)} must "
-                         f"be (N, C, H, W) with the same N, H and W")
+    _check_pairs(images, masks)
     h, w = images.shape[-2:]
     if size < 1 or h % size or w % size:
         raise ValueError(f"size {size} does not divide the image size {(h, w)}")
     return [(images[:, :, r:r + size, c:c + size], masks[:, :, r:r + size, c:c + size])
             for r in range(0, h, size) for c in range(0, w, size)]
+
+
+def _check_pairs(images: torch.Tensor, masks: torch.Tensor) -> None:
+    if images.ndim != 4 or masks.ndim != 4 or images.shape[0] != masks.shape[0] \
+            or images.shape[-2:] != masks.shape[-2:]:
+        raise ValueError(f"images {tuple(images.shape)} and masks {tuple(masks.shape)} must "
+                         f"be (N, C, H, W) with the same N, H and W")
 
 
 def _stack_2d(x) -> np.ndarray:
@@ -256,6 +260,17 @@ class UNet(nn.Module):
         self.merge = nn.ModuleList([_double_conv(widths[i] * (2 if skips else 1), widths[i])
                                     for i in reversed(range(depth))])
         self.out = nn.Conv2d(widths[0], num_classes, 1)
+
+    def deepest_path(self) -> list:
+        """The layers of the longest input-to-output path, for
+        ``labutils.shapes.receptive_window``: per level two padded 3x3 convolutions and a 2x2
+        max-pool of stride 2, the bottleneck's two convolutions, then per level a 2x2 stride-2
+        transposed convolution (output o from input o // 2) and two convolutions. The skip
+        connections' paths are shorter: their windows lie inside this one's."""
+        from labutils.shapes import Layer, Upsample
+
+        conv, d = Layer(3, padding=1), self.depth
+        return [conv, conv, Layer(2, stride=2)] * d + [conv, conv] + [Upsample(2), conv, conv] * d
 
     def forward(self, x):
         multiple = 2 ** self.depth
@@ -389,10 +404,7 @@ class RandomTiles:
 
     def __init__(self, images: torch.Tensor, masks: torch.Tensor, *, tile: int, batch_size: int,
                  steps: int, augment=None, context: int = 0, seed: int = 0):
-        if images.ndim != 4 or masks.ndim != 4 or images.shape[0] != masks.shape[0] \
-                or images.shape[-2:] != masks.shape[-2:]:
-            raise ValueError(f"images {tuple(images.shape)} and masks {tuple(masks.shape)} must "
-                             f"be (N, C, H, W) with the same N, H and W")
+        _check_pairs(images, masks)
         window = tile + 2 * context
         if context < 0 or tile < 1 or window > min(images.shape[-2:]) + 2 * context \
                 or context >= min(images.shape[-2:]):

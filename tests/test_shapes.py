@@ -132,14 +132,6 @@ def test_non_integers_are_rejected(bad):
         conv_output_size(8, bad)
 
 
-
-def unet_layers(depth):
-    """The deepest path of labutils' U-Net: two padded 3x3 convs per stage, 2x2 max-pools,
-    2x2 stride-2 transposed convs."""
-    conv, pool = Layer(3, padding=1), Layer(2, stride=2)
-    return [conv, conv, pool] * depth + [conv, conv] + [Upsample(2), conv, conv] * depth
-
-
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_receptive_window_of_a_unet_matches_perturbation(depth):
     """With positive weights every layer is monotone, so raising one input column by a lot
@@ -163,7 +155,7 @@ def test_receptive_window_of_a_unet_matches_perturbation(depth):
     sizes = set()
     for out_col in range(n // 2, n // 2 + 2 ** depth):
         cols = changed[out_col].nonzero().flatten()
-        first, last = receptive_window(unet_layers(depth), out_col)
+        first, last = receptive_window(net.deepest_path(), out_col)
         assert 0 < first and last < n - 1
         assert (int(cols.min()), int(cols.max())) == (first, last)
         sizes.add(last - first + 1)
