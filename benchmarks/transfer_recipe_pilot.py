@@ -7,12 +7,15 @@ optimistic estimate, so this pilot holds out ``--val-per-class`` cats and as man
 *training* images, fine-tunes on the rest, and scores every recipe on the held-out images (with
 the chapter's test-time augmentation). The test images are never loaded.
 
-Each recipe is EPOCHS:LR (target epochs, the recipe's learning rate). The first one is the
-reference: every other recipe's paired difference from it on the same validation images is
-printed with a 95% interval over images (it says nothing about the seed spread). Fine-tuning
+Each recipe is EPOCHS:LR (target epochs, the recipe's learning rate); each value of
+``--source-epochs`` trains one source network, and every recipe fine-tunes every source. The
+first source with the first recipe is the reference: every other pair's paired difference from
+it on the same validation images is printed with a 95% interval over images (it says nothing
+about the seed spread). Fine-tuning
 sees 8,000 images instead of the chapter's 10,000, so an epoch has fewer steps (15 against 19).
 Usage: LAB_DATA=../shared/data .venv/bin/python benchmarks/transfer_recipe_pilot.py
        --source-epochs 10 --recipes 20:4 30:4 20:2
+       (or --source-epochs 10 20 --recipes 20:4: is a longer-trained source the better start?)
 """
 
 from __future__ import annotations
@@ -40,20 +43,24 @@ def recipe(text: str) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source-epochs", type=float, default=10)
+    parser.add_argument("--source-epochs", type=float, nargs="+", default=[10],
+                        help="one source network per value; the first is the reference")
     parser.add_argument("--recipes", type=recipe, nargs="+", default=[(20, 4.0)],
                         help="EPOCHS:LR pairs; the first is the reference (chapter 6: 20:4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-per-class", type=int, default=1000)
     parser.add_argument("--quick", action="store_true",
-                        help="tiny widths and subsets: checks that the script runs")
+                        help="tiny widths and subsets: checks that the script runs (pass "
+                             "small --source-epochs and recipes too, e.g. 1 2 and 1:4)")
     args = parser.parse_args()
     if len(set(args.recipes)) < len(args.recipes):
         parser.error("each recipe once, please")
+    if len(set(args.source_epochs)) < len(args.source_epochs):
+        parser.error("each source length once, please")
     device = pick_device()
-    strong = SpeedrunConfig(epochs=args.source_epochs, batch_size=512)
+    base = SpeedrunConfig(batch_size=512)
     if args.quick:
-        strong = SpeedrunConfig(widths=(16, 32, 32), epochs=1, batch_size=128)
+        base = SpeedrunConfig(widths=(16, 32, 32), batch_size=128)
 
     images, labels = load_tensors("cifar10", "train")
     cat, dog = CIFAR10_CLASSES.index("cat"), CIFAR10_CLASSES.index("dog")
@@ -74,37 +81,40 @@ def main() -> None:
     print(f"source: {len(source_pick):,} images of 8 classes; target: {len(fit_idx):,} cat/dog "
           f"training images, {len(val):,} held out from the training set for validation")
 
-    source = train_speedrun(strong, (source_x[source_pick], source_y[source_pick]),
-                            (source_x[source_check], source_y[source_check]), device=device,
-                            seed=args.seed, eval_each_epoch=False)
-    print(f"source SpeedrunNet {strong.widths}, {strong.epochs:g} epochs: "
-          f"{source.train_seconds / 60:.1f} min, accuracy on 2,000 of its training images "
-          f"{source.test_acc_plain:.2%}", flush=True)
-
-    amp = resolve_amp(device, strong.amp)
     fit_set = (target_x[fit_idx], target_y[fit_idx])
     val_x, val_y = target_x[val], target_y[val]
     correct = {}
-    for epochs, lr in args.recipes:
-        cfg = dataclasses.replace(strong, epochs=epochs, lr=lr, whiten_bias_epochs=0)
-        seed_everything(args.seed)   # the new head's initialisation, as in chapter 6
-        start = copy.deepcopy(source.model)
-        replace_head(start, 2)
-        run = train_speedrun(cfg, fit_set, (val_x, val_y), device=device, seed=args.seed,
-                             model=start, eval_each_epoch=False)
-        logits = predict_tta(run.model, val_x.to(device), level=cfg.tta_level, amp=amp,
-                             channels_last=cfg.channels_last)
-        hits = (logits.argmax(1).cpu() == val_y).float().numpy()
-        correct[epochs, lr] = hits
-        low, high = binomial_ci(int(hits.sum()), len(hits))
-        print(f"fine-tuned {epochs} epochs at lr {lr:g}: validation {hits.mean():.2%} with TTA "
-              f"(95% Wilson {low:.2%} to {high:.2%}), {run.test_acc_plain:.2%} without, "
-              f"{run.train_seconds / 60:.1f} min", flush=True)
-    reference = args.recipes[0]
+    for source_epochs in args.source_epochs:
+        strong = dataclasses.replace(base, epochs=source_epochs)
+        source = train_speedrun(strong, (source_x[source_pick], source_y[source_pick]),
+                                (source_x[source_check], source_y[source_check]),
+                                device=device, seed=args.seed, eval_each_epoch=False)
+        print(f"source SpeedrunNet {strong.widths}, {strong.epochs:g} epochs: "
+              f"{source.train_seconds / 60:.1f} min, accuracy on 2,000 of its training images "
+              f"{source.test_acc_plain:.2%}", flush=True)
+        amp = resolve_amp(device, strong.amp)
+        for epochs, lr in args.recipes:
+            cfg = dataclasses.replace(strong, epochs=epochs, lr=lr, whiten_bias_epochs=0)
+            seed_everything(args.seed)   # the new head's initialisation, as in chapter 6
+            start = copy.deepcopy(source.model)
+            replace_head(start, 2)
+            run = train_speedrun(cfg, fit_set, (val_x, val_y), device=device, seed=args.seed,
+                                 model=start, eval_each_epoch=False)
+            logits = predict_tta(run.model, val_x.to(device), level=cfg.tta_level, amp=amp,
+                                 channels_last=cfg.channels_last)
+            hits = (logits.argmax(1).cpu() == val_y).float().numpy()
+            correct[source_epochs, epochs, lr] = hits
+            low, high = binomial_ci(int(hits.sum()), len(hits))
+            print(f"source {source_epochs:g} epochs, fine-tuned {epochs} epochs at lr {lr:g}: "
+                  f"validation {hits.mean():.2%} with TTA (95% Wilson {low:.2%} to "
+                  f"{high:.2%}), {run.test_acc_plain:.2%} without, "
+                  f"{run.train_seconds / 60:.1f} min", flush=True)
+    name = lambda key: f"source {key[0]:g}, {key[1]}:{key[2]:g}"
+    reference = (args.source_epochs[0], *args.recipes[0])
     for key, hits in correct.items():
         if key != reference:
             d = compare_paired(hits, correct[reference])
-            print(f"{key[0]}:{key[1]:g} - {reference[0]}:{reference[1]:g} = {d.difference:+.2%} "
+            print(f"{name(key)} - {name(reference)} = {d.difference:+.2%} "
                   f"(paired 95% interval over images {d.low:+.2%} to {d.high:+.2%})")
 
 
