@@ -4,11 +4,11 @@ Chapter 5's speed run (SpeedrunNet (64, 256, 256), 16 epochs) reached about 91.3
 in 12 minutes of training on the faster of the two CPU hosts seen; on the AMD EPYC host an epoch
 takes about twice as long (1.5 min on 45,000 images; (96, 384, 384): 3.1 min). The chapter's
 target is 92.0% within 20 minutes, so size the configurations to the host that runs the chapter:
-the budget can buy more epochs or a wider network, compared here at equal minutes. Choosing between them on the test images would
-make the chapter's accuracy an optimistic estimate, so this pilot holds out ``--val-per-class``
-images of every class from the *training* set, trains every configuration on the rest and scores
-it on the held-out images with the chapter's test-time augmentation. The test images are never
-loaded.
+the budget can buy more epochs or a wider network, compared here at equal minutes. Choosing
+between them on the test images would make the chapter's accuracy an optimistic estimate, so
+this pilot holds out ``--val-per-class`` images of every class from the *training* set, trains
+every configuration on the rest and scores it on the held-out images with the chapter's
+test-time augmentation. The test images are never loaded.
 
 Each configuration is WIDTHS:EPOCHS (three widths joined by commas, then the epochs). The first is
 the reference: every other configuration's paired difference from it on the same validation
@@ -16,7 +16,7 @@ images is printed with a 95% interval over images (it says nothing about the see
 training set is 10% smaller than the chapter's, so every time printed here is about 10% shorter
 than the same configuration's time on all 50,000 images.
 Usage: LAB_DATA=../shared/data .venv/bin/python benchmarks/speedrun_budget_pilot.py
-       --configs 64,256,256:16 64,256,256:24 96,384,384:11
+       --configs 64,256,256:12 80,320,320:8 96,384,384:6   (about equal minutes on EPYC)
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import torch
 
 from labutils.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors, stratified_indices
 from labutils.device import pick_device
-from labutils.speedrun import SpeedrunConfig, normalise, predict_tta, train_speedrun
-from labutils.stats import binomial_ci, compare_paired
-from labutils.train import resolve_amp
+from labutils.speedrun import SpeedrunConfig, normalise, train_speedrun
+
+from _pilot import describe, held_out_hits, print_paired
 
 
 def config(text: str) -> tuple[tuple[int, int, int], float]:
@@ -75,21 +75,11 @@ def main() -> None:
             cfg = dataclasses.replace(cfg, batch_size=256)
         run = train_speedrun(cfg, fit_set, (val_x, val_y), device=device, seed=args.seed,
                              eval_each_epoch=False, num_classes=10)
-        logits = predict_tta(run.model, val_x.to(device), level=cfg.tta_level,
-                             amp=resolve_amp(device, cfg.amp), channels_last=cfg.channels_last)
-        hits = (logits.argmax(1).cpu() == val_y).float().numpy()
-        correct[widths, epochs] = hits
-        low, high = binomial_ci(int(hits.sum()), len(hits))
-        print(f"widths {widths}, {epochs:g} epochs: validation {hits.mean():.2%} with TTA "
-              f"(95% Wilson {low:.2%} to {high:.2%}), {run.test_acc_plain:.2%} without, "
-              f"{run.train_seconds / 60:.1f} min of training", flush=True)
-    name = lambda key: f"{','.join(map(str, key[0]))}:{key[1]:g}"
-    reference = args.configs[0]
-    for key, hits in correct.items():
-        if key != reference:
-            d = compare_paired(hits, correct[reference])
-            print(f"{name(key)} - {name(reference)} = {d.difference:+.2%} "
-                  f"(paired 95% interval over images {d.low:+.2%} to {d.high:+.2%})")
+        hits = correct[widths, epochs] = held_out_hits(run, cfg, val_x, val_y, device)
+        print(f"widths {widths}, {epochs:g} epochs: {describe(hits)}, "
+              f"{run.test_acc_plain:.2%} without, {run.train_seconds / 60:.1f} min of training",
+              flush=True)
+    print_paired(correct, args.configs[0], lambda key: f"{','.join(map(str, key[0]))}:{key[1]:g}")
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ import torch
 from labutils.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_tensors,
                            stratified_indices)
 from labutils.device import pick_device, seed_everything
-from labutils.speedrun import SpeedrunConfig, normalise, predict_tta, train_speedrun
-from labutils.stats import binomial_ci, compare_paired
-from labutils.train import resolve_amp
+from labutils.speedrun import SpeedrunConfig, normalise, train_speedrun
 from labutils.transfer import replace_head
+
+from _pilot import describe, held_out_hits, print_paired
 
 
 def recipe(text: str) -> tuple[int, float]:
@@ -92,7 +92,6 @@ def main() -> None:
         print(f"source SpeedrunNet {strong.widths}, {strong.epochs:g} epochs: "
               f"{source.train_seconds / 60:.1f} min, accuracy on 2,000 of its training images "
               f"{source.test_acc_plain:.2%}", flush=True)
-        amp = resolve_amp(device, strong.amp)
         for epochs, lr in args.recipes:
             cfg = dataclasses.replace(strong, epochs=epochs, lr=lr, whiten_bias_epochs=0)
             seed_everything(args.seed)   # the new head's initialisation, as in chapter 6
@@ -100,22 +99,13 @@ def main() -> None:
             replace_head(start, 2)
             run = train_speedrun(cfg, fit_set, (val_x, val_y), device=device, seed=args.seed,
                                  model=start, eval_each_epoch=False)
-            logits = predict_tta(run.model, val_x.to(device), level=cfg.tta_level, amp=amp,
-                                 channels_last=cfg.channels_last)
-            hits = (logits.argmax(1).cpu() == val_y).float().numpy()
-            correct[source_epochs, epochs, lr] = hits
-            low, high = binomial_ci(int(hits.sum()), len(hits))
+            hits = correct[source_epochs, epochs, lr] = held_out_hits(run, cfg, val_x, val_y,
+                                                                      device)
             print(f"source {source_epochs:g} epochs, fine-tuned {epochs} epochs at lr {lr:g}: "
-                  f"validation {hits.mean():.2%} with TTA (95% Wilson {low:.2%} to "
-                  f"{high:.2%}), {run.test_acc_plain:.2%} without, "
+                  f"{describe(hits)}, {run.test_acc_plain:.2%} without, "
                   f"{run.train_seconds / 60:.1f} min", flush=True)
-    name = lambda key: f"source {key[0]:g}, {key[1]}:{key[2]:g}"
-    reference = (args.source_epochs[0], *args.recipes[0])
-    for key, hits in correct.items():
-        if key != reference:
-            d = compare_paired(hits, correct[reference])
-            print(f"{name(key)} - {name(reference)} = {d.difference:+.2%} "
-                  f"(paired 95% interval over images {d.low:+.2%} to {d.high:+.2%})")
+    print_paired(correct, (args.source_epochs[0], *args.recipes[0]),
+                 lambda key: f"source {key[0]:g}, {key[1]}:{key[2]:g}")
 
 
 if __name__ == "__main__":
