@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -342,3 +342,33 @@ def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor]
                                    channels_last=cfg.channels_last)
     result.model = model
     return result
+
+
+def epochs_for_budget(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor],
+                      minutes: float, *, device: torch.device, probe_epochs: float = 0.5,
+                      seed: int = 0) -> float:
+    """How many epochs of ``cfg`` on ``train`` fit in ``minutes`` of training on this machine.
+
+    Minutes of training differ between machines (and between CPU hosts of the same cloud), so a
+    budget in minutes is turned into epochs by timing a short run of the same recipe on the same
+    data and device: ``probe_epochs`` of an epoch (at most one; at least one step). Its first
+    steps include warm-up, so the estimate errs on the short side. The result is rounded down to
+    a tenth of an epoch; a budget too small for a tenth raises ``ValueError``. The probe's own
+    time is not part of the budget: report it separately.
+    """
+    if minutes <= 0 or probe_epochs <= 0:
+        raise ValueError(f"minutes and probe_epochs must be positive, got {minutes}, "
+                         f"{probe_epochs}")
+    steps_per_epoch = len(train[0]) // cfg.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"{len(train[0])} images make no batch of {cfg.batch_size}")
+    probe = replace(cfg, epochs=min(max(probe_epochs, 1 / steps_per_epoch), 1.0))
+    probe_steps = math.ceil(probe.epochs * steps_per_epoch)   # as train_speedrun counts them
+    check = (train[0][:256], train[1][:256])   # the probe's end-of-run score is not used
+    run = train_speedrun(probe, train, check, device=device, seed=seed, eval_each_epoch=False)
+    seconds_per_epoch = run.train_seconds / probe_steps * steps_per_epoch
+    epochs = math.floor(minutes * 60 / seconds_per_epoch * 10) / 10
+    if epochs <= 0:
+        raise ValueError(f"{minutes} min buy less than a tenth of an epoch here (an epoch takes "
+                         f"{seconds_per_epoch:.0f} s)")
+    return epochs

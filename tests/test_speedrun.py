@@ -1,15 +1,19 @@
 """The airbench-style recipe: whitening against NumPy, schedule, lookahead, flips, TTA, and a
 short real training run that must learn."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from labutils import speedrun
 from labutils.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors
-from labutils.speedrun import (Lookahead, SpeedrunConfig, SpeedrunNet, evaluate_tta, flip_plan,
-                               lr_factor, make_optimizer, normalise, predict_tta, train_speedrun,
-                               tta_logits, whitening_filters)
+from labutils.speedrun import (Lookahead, SpeedrunConfig, SpeedrunNet, SpeedrunResult,
+                               epochs_for_budget, evaluate_tta, flip_plan, lr_factor,
+                               make_optimizer, normalise, predict_tta, train_speedrun, tta_logits,
+                               whitening_filters)
 
 CPU = torch.device("cpu")
 
@@ -174,3 +178,54 @@ def test_train_speedrun_sizes_a_fresh_net_and_fine_tunes_a_given_one():
     assert tuned.model is start and start.head.out_features == 5  # the given net, in place
     assert torch.equal(start.whiten.weight, whiten)  # its whitening filters are kept
     assert not torch.equal(start.groups[0].conv1.weight, body)  # and the rest trained
+
+
+class _Clock:
+    """A stand-in for the time module whose perf_counter advances one second per call."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_epochs_for_budget_scales_the_probe_time_to_the_budget(monkeypatch):
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(512, 3, 32, 32, generator=gen), torch.arange(512) % 4
+    cfg = SpeedrunConfig(widths=(8, 16, 16), epochs=99, batch_size=64, tta_level=0, amp=False,
+                         channels_last=False)
+    # train_speedrun reads the clock at the start and end of each epoch: the probe (half an
+    # epoch: 4 of 8 steps) takes 1 fake second, so an epoch takes 2 and a minute buys 30
+    monkeypatch.setattr(speedrun, "time", _Clock())
+    assert epochs_for_budget(cfg, (x, y), 1.0, device=CPU) == 30.0
+    assert epochs_for_budget(cfg, (x, y), 0.0527, device=CPU) == 1.5   # 1.581 rounds down
+    # a probe of a quarter epoch (2 steps) in the same second: an epoch takes 4 seconds
+    assert epochs_for_budget(cfg, (x, y), 1.0, device=CPU, probe_epochs=0.25) == 15.0
+    with pytest.raises(ValueError, match="positive"):
+        epochs_for_budget(cfg, (x, y), 0.0, device=CPU)
+    with pytest.raises(ValueError, match="no batch"):
+        epochs_for_budget(cfg, (x[:32], y[:32]), 1.0, device=CPU)
+    with pytest.raises(ValueError, match="tenth"):   # 0.06 s: 0.03 of an epoch
+        epochs_for_budget(cfg, (x, y), 0.001, device=CPU)
+
+
+def test_epochs_for_budget_divides_by_the_steps_the_probe_ran(monkeypatch):
+    """A stand-in trainer charges 0.1 s per step it would run: the estimate must count the
+    same steps as train_speedrun (ceil of epochs x steps per epoch), whatever the rounding."""
+    steps_run = []
+
+    def trainer(cfg, train, test, **kw):
+        steps = math.ceil(cfg.epochs * (len(train[0]) // cfg.batch_size))
+        steps_run.append(steps)
+        return SpeedrunResult(0.0, 0.0, 0.1 * steps)
+
+    monkeypatch.setattr(speedrun, "train_speedrun", trainer)
+    cfg = SpeedrunConfig(batch_size=8)
+    x, y = torch.zeros(29 * 8, 3, 4, 4), torch.zeros(29 * 8, dtype=torch.long)
+    # 29 steps per epoch, so an epoch takes 2.9 s and 30 s buy 10.34 epochs
+    for probe_epochs, steps in ((0.5, 15), (0.01, 1), (3.0, 29)):
+        assert epochs_for_budget(cfg, (x, y), 0.5, device=CPU,
+                                 probe_epochs=probe_epochs) == 10.3
+        assert steps_run[-1] == steps   # at least one step, at most one epoch
