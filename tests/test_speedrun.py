@@ -217,13 +217,14 @@ def test_epochs_for_budget_divides_by_the_steps_the_probe_ran(monkeypatch):
     steps_run = []
 
     def trainer(cfg, train, test, **kw):
+        assert train[0] is x and len(test[0]) < len(x)   # the probe trains on all of train
         steps = math.ceil(cfg.epochs * (len(train[0]) // cfg.batch_size))
         steps_run.append(steps)
         return SpeedrunResult(0.0, 0.0, 0.1 * steps)
 
     monkeypatch.setattr(speedrun, "train_speedrun", trainer)
-    cfg = SpeedrunConfig(batch_size=8)
-    x, y = torch.zeros(29 * 8, 3, 4, 4), torch.zeros(29 * 8, dtype=torch.long)
+    cfg = SpeedrunConfig(batch_size=16)
+    x, y = torch.zeros(29 * 16, 3, 4, 4), torch.zeros(29 * 16, dtype=torch.long)
     # 29 steps per epoch, so an epoch takes 2.9 s and 30 s buy 10.34 epochs
     for probe_epochs, steps in ((0.5, 15), (0.01, 1), (3.0, 29)):
         assert epochs_for_budget(cfg, (x, y), 0.5, device=CPU,
