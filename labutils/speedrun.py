@@ -362,9 +362,10 @@ def epochs_for_budget(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tens
     steps_per_epoch = len(train[0]) // cfg.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{len(train[0])} images make no batch of {cfg.batch_size}")
-    probe = replace(cfg, epochs=min(max(probe_epochs, 1 / steps_per_epoch), 1.0))
+    # the probe's end-of-run score is not used: no test-time augmentation, a small check set
+    probe = replace(cfg, epochs=min(probe_epochs, 1.0), tta_level=0)
     probe_steps = math.ceil(probe.epochs * steps_per_epoch)   # as train_speedrun counts them
-    check = (train[0][:256], train[1][:256])   # the probe's end-of-run score is not used
+    check = (train[0][:256], train[1][:256])
     run = train_speedrun(probe, train, check, device=device, seed=seed, eval_each_epoch=False)
     seconds_per_epoch = run.train_seconds / probe_steps * steps_per_epoch
     epochs = math.floor(minutes * 60 / seconds_per_epoch * 10) / 10
