@@ -1,6 +1,7 @@
 """Write the repository URL of _config.yml (repository.url, repository.branch) into every
 notebook's first cells: the Colab badge (first markdown cell) and the clone command (first code
-cell). Outputs are left untouched. A fork changes _config.yml and runs this script once.
+cell, tagged remove-cell so that the rendered book does not show it). Outputs are left
+untouched. A fork changes _config.yml and runs this script once.
 
 Usage: python scripts/set_repo_url.py           # rewrite the notebooks
        python scripts/set_repo_url.py --check   # exit 1 if a notebook disagrees with _config.yml
@@ -18,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 SETUP_MARKER = "# On Colab: fetch the book's repository"
+HIDE_TAG = "remove-cell"   # Jupyter Book leaves the cell out of the HTML; it stays in the notebook
 
 
 def repository(config_path: Path = ROOT / "_config.yml") -> tuple[str, str]:
@@ -39,17 +41,17 @@ def badge(url: str, branch: str, notebook: str) -> str:
 
 
 def setup_cell(url: str, branch: str) -> str:
-    """The first code cell: on Colab, clone the repository and install labutils."""
+    """The first code cell: on Colab, clone (or update) the repository and install labutils."""
     folder = "/content/" + url.rsplit("/", 1)[-1]
     return "\n".join([
-        f"{SETUP_MARKER} and install labutils (does nothing elsewhere).",
-        "# Written by scripts/set_repo_url.py from repository.url in _config.yml.",
+        f"{SETUP_MARKER} and install labutils (skipped elsewhere).",
         "import sys",
         'if "google.colab" in sys.modules:',
         f'    REPO_URL = "{url}"',
         f'    BRANCH, FOLDER = "{branch}", "{folder}"',
-        "    !git clone -q --depth 1 --branch {BRANCH} {REPO_URL}.git {FOLDER}",
-        "    !pip install -q -e {FOLDER}",
+        "    !test -d {FOLDER} || git clone -q --depth 1 --branch {BRANCH} {REPO_URL} {FOLDER}",
+        "    !git -C {FOLDER} pull -q --ff-only",
+        "    %pip install -q -e {FOLDER}",
         "    sys.path.insert(0, FOLDER)",
     ])
 
@@ -80,6 +82,10 @@ def update(path: Path, url: str, branch: str, *, write: bool) -> list[str]:
     elif code_text != want_code:
         problems.append(f"{path.name}: the Colab setup cell does not clone {url} ({branch})")
         code["source"] = _lines(want_code)
+    tags = code.setdefault("metadata", {}).setdefault("tags", [])
+    if code_text.startswith(SETUP_MARKER) and HIDE_TAG not in tags:
+        problems.append(f"{path.name}: the Colab setup cell is not tagged {HIDE_TAG!r}")
+        tags.append(HIDE_TAG)
     if write and problems:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return problems

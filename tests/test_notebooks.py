@@ -41,7 +41,7 @@ def test_listed_in_toc_and_ends_with_run_report(path):
     assert f"notebooks/{path.stem}" in (ROOT / "_toc.yml").read_text(), f"{path.name} is not in _toc.yml"
     last = "".join(code_cells(path)[-1]["source"])
     assert "run.report(" in last, f"{path.name}: the last code cell should print the run report"
-    assert any("NBVAL_CHECK_OUTPUT" in "".join(c["source"]) for c in code_cells(path)), \
+    assert any("nbval-check-output" in c["metadata"].get("tags", []) for c in code_cells(path)), \
         f"{path.name}: no deterministic output is checked by nbval"
 
 
@@ -201,3 +201,37 @@ def test_notebooks_agree_with_repository_url_in_config():
     for path in NOTEBOOKS:
         text = path.read_text()
         assert f"/blob/{branch}/notebooks/{path.name}" in text and url in text
+
+
+# --- What a notebook may import -------------------------------------------------------------------
+
+# Import names that differ from their distribution names in pyproject.toml
+_DISTRIBUTION = {"sklearn": "scikit-learn", "skimage": "scikit-image", "PIL": "pillow",
+                 "pywt": "PyWavelets", "IPython": "ipython", "yaml": "pyyaml"}
+
+
+def _declared_dependencies() -> set[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_import_only_declared_packages(path):
+    """On Colab only `pip install -e .` runs: every import must be stdlib, labutils or declared."""
+    import sys
+
+    declared = _declared_dependencies()
+    undeclared = set()
+    for cell in code_cells(path):
+        for module in re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", "".join(cell["source"]),
+                                 re.M):
+            if module in sys.stdlib_module_names or module in ("labutils", "google"):
+                continue
+            if _DISTRIBUTION.get(module, module).lower() not in declared:
+                undeclared.add(module)
+    assert not undeclared, (f"{path.name} imports {sorted(undeclared)}, which `pip install -e .` "
+                            "does not install: add them to [project] dependencies in "
+                            "pyproject.toml, or import them through labutils")
