@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from labutils import data
+from labutils.data import integrity, loaders
 from labutils.data import (CIFAR10_CLASSES, DataIntegrityError, DataMissingError, TensorLoader,
                            cifar10, data_root, isbi_membranes, load_tensors, mnist,
                            split_indices, stratified_indices, verify_dataset)
@@ -106,7 +107,7 @@ def test_cifar10_decode_is_cached(tmp_path, monkeypatch):
         for i in range(3):
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
                 folder / cls / f"{i}.png")
-    monkeypatch.setattr(data, "cifar10", lambda split, root=None: ImageFolder(str(folder)))
+    monkeypatch.setattr(loaders, "cifar10", lambda split, root=None: ImageFolder(str(folder)))
     images, labels = load_tensors("cifar10", "train")
     assert images.shape == (6, 3, 32, 32) and labels.tolist() == [0, 0, 0, 1, 1, 1]
     first = np.array(Image.open(folder / "a" / "0.png"))
@@ -116,7 +117,7 @@ def test_cifar10_decode_is_cached(tmp_path, monkeypatch):
     def no_scan(split, root=None):
         raise AssertionError("the cache must be found before the image folders are scanned")
 
-    monkeypatch.setattr(data, "cifar10", no_scan)
+    monkeypatch.setattr(loaders, "cifar10", no_scan)
     again, _ = load_tensors("cifar10", "train")
     assert torch.equal(again, images)
     # Another data root has its own cache: it is decoded, not served from the first one.
@@ -222,7 +223,7 @@ def test_same_size_edit_with_mtime_restored_is_not_trusted(tmp_path, monkeypatch
     import time
 
     target, manifest = fake_manifest_entry(tmp_path)
-    monkeypatch.setattr(data, "_manifest", lambda: manifest)
+    monkeypatch.setattr(integrity, "_manifest", lambda: manifest)
     verify_dataset("fake", tmp_path)  # hashed and remembered
     stat = target.stat()
     time.sleep(0.02)  # let the clock that stamps ctime move on
@@ -238,7 +239,7 @@ def test_replaced_file_with_same_size_and_mtime_is_not_trusted(tmp_path, monkeyp
     import os
 
     target, manifest = fake_manifest_entry(tmp_path)
-    monkeypatch.setattr(data, "_manifest", lambda: manifest)
+    monkeypatch.setattr(integrity, "_manifest", lambda: manifest)
     verify_dataset("fake", tmp_path)
     stat = target.stat()
     other = tmp_path / "other.bin"
@@ -278,7 +279,7 @@ def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch, fashion)
 
 def test_unreadable_verification_cache_is_rebuilt(tmp_path, monkeypatch):
     _, manifest = fake_manifest_entry(tmp_path)
-    monkeypatch.setattr(data, "_manifest", lambda: manifest)
+    monkeypatch.setattr(integrity, "_manifest", lambda: manifest)
     stamp_file = data.cache_dir() / "verified.json"
     stamp_file.write_text('{"fake|')  # e.g. cut short by an older, non-atomic writer
     verify_dataset("fake", tmp_path)
@@ -291,9 +292,9 @@ def test_interrupted_stamp_write_leaves_no_temporary_file(tmp_path, monkeypatch)
     def crash(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data.os, "replace", crash)
+    monkeypatch.setattr(integrity.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        data._atomic_write_text(tmp_path / "verified.json", "{}")
+        integrity._atomic_write_text(tmp_path / "verified.json", "{}")
     assert os.listdir(tmp_path) == []
 
 

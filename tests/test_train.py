@@ -202,20 +202,20 @@ def test_cpu_bf16_detection_reads_the_cpu_flags():
 
 
 def test_amp_default_follows_native_bf16(monkeypatch):
-    import labutils.train as train
+    import labutils.train.amp as amp
 
     monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
-    assert train.resolve_amp(CPU, None) is True
-    assert train.resolve_amp(CPU, False) is False
+    assert amp.resolve_amp(CPU, None) is True
+    assert amp.resolve_amp(CPU, False) is False
     monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
-    assert train.resolve_amp(CPU, None) is False
-    train._warn_emulated_bf16.cache_clear()
+    assert amp.resolve_amp(CPU, None) is False
+    amp._warn_emulated_bf16.cache_clear()
     with pytest.warns(RuntimeWarning, match="native bfloat16"):
-        assert train.resolve_amp(CPU, True) is True
+        assert amp.resolve_amp(CPU, True) is True
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second request does not warn again
-        train.resolve_amp(CPU, True)
+        amp.resolve_amp(CPU, True)
 
 
 class _ConvNet(nn.Module):

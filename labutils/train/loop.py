@@ -1,19 +1,10 @@
-"""One training loop for classification, regression (denoising) and segmentation.
-
-``train_one_epoch`` and ``evaluate`` are plain functions (as in torchvision's reference scripts);
-``fit`` runs them for a number of epochs and returns a ``History`` that the plotting helpers take.
-Losses and metrics are averaged over samples (weighted by batch size), never over batches.
-"""
+"""The training loop: ``train_one_epoch``, ``evaluate`` and ``fit``."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import os
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -21,82 +12,8 @@ import torch
 from torch import nn
 
 from labutils import distributed
-from labutils.device import cpu_has_native_bf16
-
-# A metric takes the model output and the target of one batch and returns the batch mean.
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor | float]
-
-
-@dataclass
-class History:
-    """Per-epoch records of a ``fit`` run: one list entry per epoch."""
-
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    train_metrics: dict[str, list[float]] = field(default_factory=dict)
-    val_metrics: dict[str, list[float]] = field(default_factory=dict)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    best_epoch: int | None = None  # 0-based, set when a checkpoint is kept
-    amp_dtype: str | None = None  # "bfloat16"/"float16" when mixed precision was used
-    channels_last: bool = False
-    world_size: int = 1  # processes that trained together (torchrun)
-
-    @property
-    def epochs(self) -> int:
-        return len(self.train_loss)
-
-    def last(self) -> dict[str, float]:
-        """The final epoch's numbers as a flat dict (``train_loss``, ``val_acc``, ...)."""
-        if not self.train_loss:
-            return {}
-        out = {"train_loss": self.train_loss[-1]}
-        if self.val_loss:
-            out["val_loss"] = self.val_loss[-1]
-        out.update({f"train_{k}": v[-1] for k, v in self.train_metrics.items()})
-        out.update({f"val_{k}": v[-1] for k, v in self.val_metrics.items()})
-        return out
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def amp_dtype(device: torch.device) -> torch.dtype:
-    """The half-precision type autocast uses on ``device``: bfloat16, or float16 on old GPUs."""
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
-
-
-def resolve_amp(device: torch.device, amp: bool | None) -> bool:
-    """Whether to train with mixed precision: by default on CUDA and on CPUs with native bf16.
-
-    ``amp=True`` on a CPU without native bf16 (see ``cpu_has_native_bf16``) works but warns
-    once, because emulated bf16 is usually slower than float32 there.
-    """
-    if device.type not in ("cpu", "cuda"):
-        if amp:
-            raise ValueError(f"mixed precision (amp=True) is supported on 'cpu' and 'cuda' here, "
-                             f"not on {device.type!r}; pass amp=False")
-        return False
-    if amp is None:
-        return device.type == "cuda" or cpu_has_native_bf16()
-    if amp and device.type == "cpu" and not cpu_has_native_bf16():
-        _warn_emulated_bf16()
-    return bool(amp)
-
-
-@functools.lru_cache(maxsize=1)
-def _warn_emulated_bf16() -> None:
-    warnings.warn("amp=True on a CPU without native bfloat16 support (no avx512_bf16/amx_bf16): "
-                  "autocast will emulate bf16 and is likely slower than float32; pass amp=False",
-                  RuntimeWarning, stacklevel=3)
-
-
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if not amp:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=amp_dtype(device))
+from labutils.train.amp import _autocast, amp_dtype, resolve_amp
+from labutils.train.history import History, Metric
 
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
