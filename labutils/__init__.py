@@ -1,31 +1,43 @@
 """Helpers shared by the chapters of the CNN Lab Book.
 
-One module per job; import what you use explicitly, e.g. ``from labutils.train import fit``:
+One module per job; import what you use explicitly, e.g. ``from labutils.train import fit``. A job
+that outgrew one file is a package of small modules whose ``__init__`` re-exports their public
+names, so the short import paths stay (``from labutils.models import resnet20``):
 
 - ``device``: device choice and seeding
 - ``mode``: the quick/full run-mode switch
-- ``data``: data root, integrity checks and dataset loaders
-- ``train``: ``train_one_epoch``, ``evaluate``, ``fit`` and ``History``
+- ``data``: ``integrity`` (data root, cache folder, checks against ``manifest.json``),
+  ``datasets`` (torchvision datasets, statistics, class names), ``loaders`` (decoded tensors,
+  ``TensorLoader``, index splits)
+- ``train``: ``history`` (``History``), ``amp`` (mixed precision), ``loop`` (``train_one_epoch``,
+  ``evaluate``, ``fit``)
 - ``metrics``: accuracy, prediction helpers, calibration (reliability bins, ECE)
 - ``checkpoint``: safetensors checkpoints with JSON metadata in the same file
 - ``plots``: learning curves, image grids, confusion matrices, kernels and feature maps
 - ``report``: the reproducibility footer printed at the end of every chapter
-- ``models``: networks that more than one chapter uses (LeNet-5, MiniVGG, the 3-block CNN,
-  the CIFAR ResNets of He et al.)
+- ``models``: networks that more than one chapter uses, one file per family: ``plain``
+  (TinyCNN, the 3-block CNN, LayeredCNN), ``lenet`` (LeNet-5), ``vgg`` (MiniVGG), ``resnet``
+  (the CIFAR ResNets of He et al.)
+- ``shapes``: convolution and pooling output sizes; ``images``: offline photos
+- ``nplayers``: the NumPy CNN: ``checks``, ``conv`` (loops and im2col), ``pool``, ``dense``
+  (ReLU, linear, softmax cross-entropy, L2), ``layers`` (layer objects, ``Sequential``,
+  ``MomentumSGD``); ``gradcheck``: finite-difference gradient checks
 - ``augment``: batch augmentation on tensors (translate, flip, cutout) with explicit generators
 - ``distributed``: torchrun / DistributedDataParallel helpers used by ``fit``
 - ``stats``: spreads over seeds, binomial intervals, Welch comparisons (``compare``)
 - ``transfer``: ImageNet weights (with a clear offline error), head replacement, freezing,
   per-part learning rates
 - ``explain``: Grad-CAM with hooks, randomised model copies for the sanity check
-- ``denoise``: the Gaussian noise model and noisy batches, PSNR/SSIM, the source's denoiser and
-  autoencoders (any input size), DnCNN, the classical denoisers (scikit-image, BM3D)
-- ``segmentation``: U-Net, joint image/mask augmentation (transforms v2; dense or the paper's
-  coarse-grid elastic warp), random training tiles, the BCE + Dice loss (optionally with the
-  paper's border weight map), overlap-tile inference, Dice/IoU/pixel error and the adapted
-  Rand error
-- ``speedrun``: an airbench-style CIFAR-10 recipe (whitening layer, frozen BN scales,
-  alternating flips, lookahead, test-time augmentation), each trick a switch
+- ``denoise``: ``noise`` (the Gaussian noise model, noisy batches), ``scores`` (PSNR/SSIM,
+  checkerboard energy), ``networks`` (the source's denoiser and autoencoders for any input size,
+  DnCNN), ``classical`` (scikit-image filters, wavelets, BM3D)
+- ``segmentation``: ``unet`` (U-Net), ``augment`` (joint image/mask augmentation, transforms v2;
+  dense or the paper's coarse-grid elastic warp), ``tiling`` (random training tiles, overlap-tile
+  inference), ``losses`` (BCE + Dice, optionally with the paper's border weight map), ``scores``
+  (Dice/IoU/pixel error, the adapted Rand error), ``watershed`` (cells and thresholds)
+- ``speedrun``: an airbench-style CIFAR-10 recipe, each trick a switch: ``config``, ``net``
+  (whitening layer, frozen BN scales), ``optim`` (lookahead), ``tta`` (test-time augmentation),
+  ``recipe`` (alternating flips, the training run)
 
 What labutils promises
 ----------------------
