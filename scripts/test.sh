@@ -18,6 +18,10 @@ status=0
 .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
   --nbval-sanitize-with scripts/nbval_sanitize.cfg --nbval-cell-timeout=1200 \
   -p no:cacheprovider --durations=15 "$@" || status=$?
+# The students' path: each notebook's opening cells in a Colab-like environment made only by
+# `pip install -e .` plus the test runner (no dev extras, no jupyter-book, no myst-nb).
+bash scripts/setup_colab_env.sh
+.venv-colab/bin/python scripts/colab_check.py || status=1
 # The rendered book, checked as a reader sees it: build it, then open every page in headless
 # Chromium (scripts/check_book.py). Needs Debian's chromium + chromium-driver (.ci/run installs them).
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
