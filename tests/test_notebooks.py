@@ -340,3 +340,57 @@ def test_making_of_page_agrees_with_run_reports():
     page = module.PAGE.read_text()
     assert module.render(page, NOTEBOOKS) == page, "run: python scripts/making_of.py"
     assert "book/making-of" in (ROOT / "_toc.yml").read_text()
+
+
+# --- Figures: labels placed from the data, never by hand ------------------------------------------
+
+def _hand_placed_labels(source: str) -> list[str]:
+    """ax.text/annotate calls whose position is typed or chosen per label instead of computed.
+
+    Flagged: numeric literal positions outside axes coordinates (transform=...transAxes), and
+    positions or offsets that depend on a condition (an `if` expression, ``startswith``, ``==``),
+    which is how a label ends up on the wrong point when the data change.
+    """
+    import ast
+
+    code = "\n".join("" if line.lstrip().startswith(("!", "%")) else line
+                     for line in source.splitlines())
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("text", "annotate")):
+            continue
+        keywords = {k.arg: k.value for k in node.keywords}
+        in_axes = "transAxes" in ast.unparse(keywords.get("transform", ast.Constant(None)))
+        position = node.args[:2] if node.func.attr == "text" else node.args[1:2]
+        literal = position and all(isinstance(a, ast.Constant) or (
+            isinstance(a, ast.Tuple) and all(isinstance(e, ast.Constant) for e in a.elts))
+            for a in position)
+        placed = [*position, keywords.get("xy"), keywords.get("xytext")]
+        conditional = any(isinstance(n, ast.IfExp) or (isinstance(n, ast.Compare)) or (
+            isinstance(n, ast.Attribute) and n.attr == "startswith")
+            for p in placed if p is not None for n in ast.walk(p))
+        if (literal and not in_axes and node.func.attr == "text") or conditional:
+            found.append(ast.unparse(node)[:80])
+    return found
+
+
+FIGURE_LABELS_PENDING = {"04_lenet_to_resnet.ipynb"}   # its budget plot; rewrite (issue 39)
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="rewrite pending (issue 39)"),
+                 id=p.name) if p.name in FIGURE_LABELS_PENDING else pytest.param(p, id=p.name)
+    for p in NOTEBOOKS])
+def test_figure_labels_are_placed_from_the_data(path):
+    found = [(i, call) for i, c in enumerate(code_cells(path))
+             for call in _hand_placed_labels("".join(c["source"]))]
+    assert not found, (f"{path.name}: labels placed by hand (code cell, call): {found}; place "
+                       "them from the data (or use a legend)")
+
+
+def test_hand_placed_label_check():
+    assert _hand_placed_labels('ax.text(3, 0.5, "ResNet")')
+    assert _hand_placed_labels('ax.annotate(n, (x, y), xytext=(5, -11 if n == "a" else 4))')
+    assert not _hand_placed_labels('ax.text(0.02, 0.9, "a", transform=ax.transAxes)')
+    assert not _hand_placed_labels('ax.annotate(n, (x, y), xytext=(4, 4), textcoords="offset points")')
