@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from labutils import speedrun
+from labutils.speedrun import recipe
 from labutils.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors
 from labutils.speedrun import (Lookahead, SpeedrunConfig, SpeedrunNet, SpeedrunResult,
                                epochs_for_budget, evaluate_tta, flip_plan, lr_factor,
@@ -198,7 +199,7 @@ def test_epochs_for_budget_scales_the_probe_time_to_the_budget(monkeypatch):
                          channels_last=False)
     # train_speedrun reads the clock at the start and end of each epoch: the probe (half an
     # epoch: 4 of 8 steps) takes 1 fake second, so an epoch takes 2 and a minute buys 30
-    monkeypatch.setattr(speedrun, "time", _Clock())
+    monkeypatch.setattr(recipe, "time", _Clock())
     assert epochs_for_budget(cfg, (x, y), 1.0, device=CPU) == 30.0
     assert epochs_for_budget(cfg, (x, y), 0.0527, device=CPU) == 1.5   # 1.581 rounds down
     # a probe of a quarter epoch (2 steps) in the same second: an epoch takes 4 seconds
@@ -222,7 +223,7 @@ def test_epochs_for_budget_divides_by_the_steps_the_probe_ran(monkeypatch):
         steps_run.append(steps)
         return SpeedrunResult(0.0, 0.0, 0.1 * steps)
 
-    monkeypatch.setattr(speedrun, "train_speedrun", trainer)
+    monkeypatch.setattr(recipe, "train_speedrun", trainer)
     cfg = SpeedrunConfig(batch_size=16)
     x, y = torch.zeros(29 * 16, 3, 4, 4), torch.zeros(29 * 16, dtype=torch.long)
     # 29 steps per epoch, so an epoch takes 2.9 s and 30 s buy 10.34 epochs

@@ -204,10 +204,10 @@ def test_cpu_bf16_detection_reads_the_cpu_flags():
 def test_amp_default_follows_native_bf16(monkeypatch):
     import labutils.train.amp as amp
 
-    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(amp, "cpu_has_native_bf16", lambda: True)
     assert amp.resolve_amp(CPU, None) is True
     assert amp.resolve_amp(CPU, False) is False
-    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(amp, "cpu_has_native_bf16", lambda: False)
     assert amp.resolve_amp(CPU, None) is False
     amp._warn_emulated_bf16.cache_clear()
     with pytest.warns(RuntimeWarning, match="native bfloat16"):
