@@ -115,3 +115,10 @@ def _cpu_flags_have_bf16(cpuinfo: str) -> bool:
             flags = set(value.split())
             return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
     return False
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model`` computes: the device of its first parameter or buffer (CPU if none)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from labutils import distributed
-from labutils.train.amp import _autocast, amp_dtype, resolve_amp
+from labutils.device import model_device
+from labutils.train.amp import (_autocast, _cudnn_benchmark, backward_step, dtype_name,
+                                grad_scaler, resolve_amp)
 from labutils.train.history import History, Metric
 
 
@@ -20,6 +22,14 @@ def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> to
     if channels_last and x.ndim == 4:
         return x.to(device, memory_format=torch.channels_last, non_blocking=True)
     return x.to(device, non_blocking=True)
+
+
+def _check_model_device(model: nn.Module, device: torch.device) -> None:
+    """The batches go to ``device``; a model elsewhere would fail deep inside its forward."""
+    where = model_device(model)
+    if where.type != device.type or (device.index is not None and where.index != device.index):
+        raise ValueError(f"the model is on {where} but device={device}: the batches are moved to "
+                         f"device, so move the model there first (model.to(device))")
 
 
 def has_conv(model: nn.Module) -> bool:
@@ -69,9 +79,15 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable,
     """Train for one pass over ``loader``; return the mean ``loss`` and metrics over samples.
 
     ``scheduler``, if given, is stepped after every batch (e.g. OneCycleLR). With ``amp`` the
-    forward pass runs under autocast; the loss and metrics are computed in float32.
+    forward pass runs under autocast; the loss and metrics are computed in float32. Where
+    autocast runs in float16 (GPUs before compute capability 8.0) the loss is scaled: pass
+    ``scaler=grad_scaler(device, amp)`` made once for the whole run (else one is made for this
+    epoch and its learned scale is lost at the end).
     """
     metrics = metrics or {}
+    _check_model_device(model, device)
+    if scaler is None:
+        scaler = grad_scaler(device, amp)
     model.train()
     meter = _Meter(["loss", *metrics])
     for inputs, targets in _progress(loader, progress, "train"):
@@ -85,13 +101,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable,
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"the loss became {loss_value}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        backward_step(loss, optimizer, scaler)
         if scheduler is not None:
             scheduler.step()
         with torch.no_grad():
@@ -110,6 +120,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, device: torc
     Under torchrun every process must call it (the sums are all-reduced).
     """
     metrics = metrics or {}
+    _check_model_device(model, device)
     model.eval()
     meter = _Meter(["loss", *metrics])
     for inputs, targets in _progress(loader, progress, "eval"):
@@ -163,8 +174,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
     Args:
         scheduler: stepped once per epoch, or after every batch with
             ``step_scheduler_every_batch=True``.
-        amp: mixed precision under autocast (bfloat16; float16 with loss scaling on GPUs
-            without bf16). Default: on for CUDA and for CPUs with native bf16 (``resolve_amp``).
+        amp: mixed precision under autocast: bfloat16, or float16 with loss scaling on GPUs
+            before compute capability 8.0 (``amp_dtype``; ``History.amp_dtype`` names it).
+            Default: on for CUDA and for CPUs with native bf16 (``resolve_amp``).
         channels_last: store the model and input batches channels-last (NHWC), which makes
             convolutions faster on CPUs and GPUs. Default: on when the model has 2-D convs.
             The model is converted in place.
@@ -178,6 +190,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
 
     Under ``torchrun`` (after ``labutils.distributed.init_distributed()``) the model is wrapped
     in DistributedDataParallel; only rank 0 prints, shows progress and saves the checkpoint.
+    On CUDA, cuDNN autotuning (``cudnn.benchmark``) is on while it trains (not in deterministic
+    mode), and restored afterwards.
     """
     metrics = dict(metrics or {})
     if epochs < 1:
@@ -190,6 +204,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
         _check_monitor(monitor, metrics, val_loader is not None)
         mode = monitor_mode(monitor, mode)
     amp = resolve_amp(device, amp)
+    _check_model_device(model, device)
     channels_last = has_conv(model) if channels_last is None else channels_last
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -200,46 +215,47 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None,
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                       else None)
-    use_scaler = amp and amp_dtype(device) == torch.float16
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-    history = History(amp_dtype=str(amp_dtype(device)).removeprefix("torch.") if amp else None,
-                      channels_last=channels_last, world_size=distributed.world_size())
-    best = math.inf if mode == "min" else -math.inf
-    for epoch in range(epochs):
-        sampler = getattr(train_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
-            sampler.set_epoch(epoch)
-        start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        train = train_one_epoch(net, train_loader, loss_fn, optimizer, device, metrics=metrics,
-                                scheduler=scheduler if step_scheduler_every_batch else None,
-                                amp=amp, scaler=scaler, channels_last=channels_last,
-                                progress=progress and main)
-        if scheduler is not None and not step_scheduler_every_batch:
-            scheduler.step()
-        history.train_loss.append(train.pop("loss"))
-        for name, value in train.items():
-            history.train_metrics.setdefault(name, []).append(value)
-        if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn, device, metrics=metrics, amp=amp,
-                           channels_last=channels_last, progress=progress and main)
-            history.val_loss.append(val.pop("loss"))
-            for name, value in val.items():
-                history.val_metrics.setdefault(name, []).append(value)
-        history.lr.append(lr)
-        history.seconds.append(time.perf_counter() - start)
-        if checkpoint is not None:
-            value = history.last()[monitor]
-            if (value < best) if mode == "min" else (value > best):
-                best, history.best_epoch = value, epoch
-                if main:
-                    from labutils.checkpoint import save_checkpoint
+    scaler = grad_scaler(device, amp)  # float16 only; one for the run: it learns the scale
+    history = History(amp_dtype=dtype_name(device, amp), channels_last=channels_last,
+                      world_size=distributed.world_size())
+    with _cudnn_benchmark(device):  # restored afterwards
+        best = math.inf if mode == "min" else -math.inf
+        for epoch in range(epochs):
+            sampler = getattr(train_loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
+                sampler.set_epoch(epoch)
+            start = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            train = train_one_epoch(net, train_loader, loss_fn, optimizer, device,
+                                    metrics=metrics,
+                                    scheduler=scheduler if step_scheduler_every_batch else None,
+                                    amp=amp, scaler=scaler, channels_last=channels_last,
+                                    progress=progress and main)
+            if scheduler is not None and not step_scheduler_every_batch:
+                scheduler.step()
+            history.train_loss.append(train.pop("loss"))
+            for name, value in train.items():
+                history.train_metrics.setdefault(name, []).append(value)
+            if val_loader is not None:
+                val = evaluate(model, val_loader, loss_fn, device, metrics=metrics, amp=amp,
+                               channels_last=channels_last, progress=progress and main)
+                history.val_loss.append(val.pop("loss"))
+                for name, value in val.items():
+                    history.val_metrics.setdefault(name, []).append(value)
+            history.lr.append(lr)
+            history.seconds.append(time.perf_counter() - start)
+            if checkpoint is not None:
+                value = history.last()[monitor]
+                if (value < best) if mode == "min" else (value > best):
+                    best, history.best_epoch = value, epoch
+                    if main:
+                        from labutils.checkpoint import save_checkpoint
 
-                    save_checkpoint(model, checkpoint,
-                                    metrics={monitor: value, "epoch": epoch + 1})
-        if verbose and main:
-            numbers = "  ".join(f"{k} {v:.4f}" for k, v in history.last().items())
-            print(f"epoch {epoch + 1:>3}/{epochs}  {numbers}  ({history.seconds[-1]:.1f}s)")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history)
+                        save_checkpoint(model, checkpoint,
+                                        metrics={monitor: value, "epoch": epoch + 1})
+            if verbose and main:
+                numbers = "  ".join(f"{k} {v:.4f}" for k, v in history.last().items())
+                print(f"epoch {epoch + 1:>3}/{epochs}  {numbers}  ({history.seconds[-1]:.1f}s)")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history)
     return history
