@@ -77,3 +77,72 @@ def test_randomized_model_gives_different_maps():
     cam_random = grad_cam(clone, clone.features[8], x, 3, relu=False)
     assert rank_correlation(cam, cam) == pytest.approx(1.0)
     assert rank_correlation(cam, cam_random) < 0.9
+
+
+def _inplace_model():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
+
+
+@pytest.mark.parametrize("build,name,size", [
+    (_inplace_model, "0", 12),                      # conv followed by ReLU(inplace=True)
+    (lambda: torchvision.models.resnet18(weights=None, num_classes=5), "layer4", 64),
+    (lambda: torchvision.models.resnet18(weights=None, num_classes=5), "layer4.0.bn1", 64),
+    (lambda: torchvision.models.resnet18(weights=None, num_classes=5), "layer4.1.bn2", 64),
+])
+def test_grad_cam_keeps_an_activation_that_is_overwritten_in_place_downstream(build, name, size):
+    # bn1 is followed by an in-place ReLU, bn2 by ``out += identity`` and an in-place ReLU
+    torch.manual_seed(0)
+    model = build().eval()
+    layer = model.get_submodule(name)
+    x = torch.randn(3, 3, size, size)
+    target = torch.tensor([0, 2, 3])
+    ours = grad_cam(model, layer, x, target, relu=False)
+    from captum.attr import LayerGradCam
+    ref = LayerGradCam(model, layer).attribute(x, target=target).squeeze(1).detach()
+    assert torch.allclose(ours, ref, atol=1e-5 * ref.abs().max(), rtol=1e-5)
+    assert ref.abs().max() > 0
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_grad_cam_moves_the_input_to_the_models_device():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(2)).to("meta")
+    seen = []
+
+    def spy(module, inputs):
+        seen.append(inputs[0].device)
+        raise _Stop
+
+    model[0].register_forward_pre_hook(spy)
+    with pytest.raises(_Stop):
+        grad_cam(model, model[0], torch.randn(1, 3, 8, 8))
+    assert seen == [torch.device("meta")]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_grad_cam_on_a_gpu_model_returns_on_the_inputs_device():
+    torch.manual_seed(0)
+    model = ThreeBlockCNN().eval()
+    x = torch.randn(2, 3, 32, 32)
+    cpu = grad_cam(model, model.features[8], x, 1)
+    model.cuda()
+    gpu = grad_cam(model, model.features[8], x, 1)
+    assert gpu.device == x.device
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_grad_cam_checks_the_target():
+    model = ThreeBlockCNN().eval()
+    x = torch.randn(2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"target.*\[0, 10\)"):
+        grad_cam(model, model.features[8], x, 10)
+    with pytest.raises(ValueError, match="one target per image"):
+        grad_cam(model, model.features[8], x, torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="empty batch"):
+        grad_cam(model, model.features[8], x[:0])
+    with pytest.raises(TypeError, match="floating-point"):
+        grad_cam(model, model.features[8], (x * 100).to(torch.uint8))
