@@ -8,10 +8,26 @@ two are within noise. With 2-3 seeds these intervals are wide, which is the hone
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+
+
+def _check_confidence(confidence: float) -> None:
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) \
+            or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a probability in (0, 1), got {confidence!r}; "
+                         f"for a 95% interval pass 0.95, not 95")
+
+
+def _check_count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"binomial_ci() needs {name} as a count (an integer), got "
+                        f"{value!r} ({type(value).__name__}); from an accuracy acc on n items "
+                        f"pass round(acc * n)")
+    return int(value)
 
 
 def _t_quantile(p: float, dof: float) -> float:
@@ -82,11 +98,22 @@ def run_seeds(experiment: Callable[[int], Mapping[str, float]],
 
 
 def binomial_ci(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for an accuracy of ``correct / total`` (e.g. on a test set)."""
+    """Wilson score interval (low, high) for an accuracy of ``correct / total`` (e.g. on a
+    test set).
+
+    Args:
+        correct, total: counts (Python or NumPy integers), 0 <= correct <= total, total > 0.
+            From an accuracy ``acc`` on ``n`` items pass ``round(acc * n)``.
+        confidence: in (0, 1), e.g. 0.95.
+
+    Raises:
+        TypeError: a count that is not an integer (an accuracy, a float).
+        ValueError: counts out of range, a confidence outside (0, 1).
+    """
+    correct, total = _check_count(correct, "correct"), _check_count(total, "total")
     if total <= 0 or not 0 <= correct <= total:
         raise ValueError(f"need 0 <= correct <= total and total > 0, got {correct}/{total}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    _check_confidence(confidence)
     from scipy import stats
 
     z = float(stats.norm.ppf(0.5 + confidence / 2))
@@ -120,8 +147,11 @@ def compare(a: Spread | Sequence[float], b: Spread | Sequence[float],
             confidence: float = 0.95) -> Comparison:
     """Welch's t interval for mean(a) - mean(b) over independent seeds.
 
-    Needs at least 2 values on each side: one run says nothing about noise.
+    Needs at least 2 finite values on each side (one run says nothing about noise) and a
+    ``confidence`` in (0, 1) (0.95, not 95); ``ValueError`` otherwise. Zero spread on both
+    sides gives a zero-width interval at the difference.
     """
+    _check_confidence(confidence)
     a = a if isinstance(a, Spread) else spread(a)
     b = b if isinstance(b, Spread) else spread(b)
     if a.n < 2 or b.n < 2:
@@ -140,7 +170,9 @@ def compare_paired(a: Sequence[float], b: Sequence[float],
                    confidence: float = 0.95) -> Comparison:
     """Paired t interval for mean(a - b) when a[i] and b[i] are measured on the same item
     (two denoisers on the same test images, say). The interval covers the variation over the
-    items, not over training seeds."""
+    items, not over training seeds. Needs two 1-D sequences of the same length >= 2, finite,
+    and a ``confidence`` in (0, 1); ``ValueError`` otherwise."""
+    _check_confidence(confidence)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise ValueError(f"compare_paired() needs two 1-D sequences of the same length >= 2, got "

@@ -132,3 +132,32 @@ def test_compare_paired_matches_scipy_and_differs_from_welch():
         compare_paired([1.0, 2.0], [1.0])
     with pytest.raises(ValueError):
         compare_paired([1.0], [2.0])
+
+
+@pytest.mark.parametrize("confidence", [0, 1, 95, -0.5, float("nan"), 1.5])
+def test_compare_rejects_a_confidence_outside_zero_one(confidence):
+    from labutils.stats import compare, compare_paired
+
+    for call in (lambda: compare([0.9, 0.91, 0.92], [0.8, 0.82, 0.81], confidence),
+                 lambda: compare([0.9, 0.9], [0.8, 0.8], confidence),       # zero spread
+                 lambda: compare_paired([1.0, 2.0, 3.0], [0.5, 1.7, 2.9], confidence)):
+        with pytest.raises(ValueError, match=r"confidence.*\(0, 1\).*0\.95"):
+            call()
+
+
+def test_binomial_ci_needs_a_count_of_correct_answers():
+    from labutils.stats import binomial_ci
+
+    with pytest.raises(TypeError, match=r"count.*round\(acc \* n\)"):
+        binomial_ci(0.9123, 10000)
+    with pytest.raises(TypeError, match="count"):
+        binomial_ci(9123, 10000.0)
+    with pytest.raises(TypeError, match="count"):
+        binomial_ci(True, 10)
+    # integers of every kind still work, and agree with statsmodels-free Wilson by hand
+    import numpy as np
+    import torch
+    expected = binomial_ci(9123, 10000)
+    assert binomial_ci(np.int64(9123), np.int32(10000)) == expected
+    assert binomial_ci(int(torch.tensor(9123)), 10000) == expected
+    assert binomial_ci(round(0.9123 * 10000), 10000) == expected
