@@ -178,3 +178,68 @@ def test_every_classical_method_denoises_a_real_photo():
     assert torch.allclose(classical_denoise("non-local means", two, sigma, 0.6, workers=2), serial)
     with pytest.raises(ValueError):
         classical_denoise("no such method", noisy, sigma, 1.0)
+
+
+def test_psnr_and_ssim_of_uint8_images_need_the_range_and_then_match_scikit_image():
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randint(0, 256, (2, 3, 16, 16), generator=g, dtype=torch.uint8)
+    noisy = (clean.int() + torch.randint(-20, 21, clean.shape, generator=g)).clamp(0, 255)
+    noisy = noisy.to(torch.uint8)
+    for metric in (psnr, ssim):
+        with pytest.raises(TypeError, match=r"uint8.*data_range=255.*float\(\) / 255"):
+            metric(clean, noisy)
+    ref_p = [peak_signal_noise_ratio(a.numpy(), b.numpy()) for a, b in zip(clean, noisy)]
+    ref_s = [structural_similarity(a.numpy(), b.numpy(), channel_axis=0, gaussian_weights=True,
+                                   sigma=1.5, use_sample_covariance=False, data_range=255)
+             for a, b in zip(clean, noisy)]
+    np.testing.assert_allclose(psnr(clean, noisy, data_range=255).numpy(), ref_p, rtol=1e-12)
+    np.testing.assert_allclose(ssim(clean, noisy, data_range=255), ref_s, rtol=1e-12)
+    # the same images as floats in [0, 1] give the same scores
+    np.testing.assert_allclose(psnr(clean.double() / 255, noisy.double() / 255).numpy(), ref_p,
+                               rtol=1e-10)
+
+
+def test_psnr_and_ssim_reject_values_outside_the_data_range():
+    clean = torch.rand(1, 3, 16, 16)
+    for metric in (psnr, ssim):
+        with pytest.raises(ValueError, match=r"\[0, 1\].*data_range=255"):
+            metric(clean * 255, clean * 255)          # 0-255 floats, default range 1
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            metric(clean, clean - 0.5)                # an unclipped estimate
+        with pytest.raises(ValueError, match="data_range"):
+            metric(clean, clean, data_range=0)
+        with pytest.raises(ValueError, match="NaN"):
+            metric(clean, clean * float("nan"))
+    with pytest.raises(ValueError, match=r"at least 7"):
+        ssim(torch.rand(1, 1, 5, 5), torch.rand(1, 1, 5, 5))
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_denoise_all_runs_on_the_models_device_and_handles_empty_batches():
+    model = DnCNN(channels=1, depth=2).to("meta")
+    seen = []
+
+    def spy(module, inputs):
+        seen.append(inputs[0].device)
+        raise _Stop
+
+    model.register_forward_pre_hook(spy)
+    with pytest.raises(_Stop):
+        denoise_all(model, torch.rand(3, 1, 8, 8))
+    assert seen == [torch.device("meta")]
+    out = denoise_all(DnCNN(channels=1, depth=2), torch.rand(0, 1, 8, 8))
+    assert out.shape == (0, 1, 8, 8) and out.dtype == torch.float32
+    with pytest.raises(ValueError, match="batch_size"):
+        denoise_all(DnCNN(channels=1, depth=2), torch.rand(2, 1, 8, 8), batch_size=0)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        denoise_all(DnCNN(channels=1, depth=2), torch.rand(1, 8, 8))
+
+
+def test_noisy_batches_reject_floats_outside_zero_one():
+    with pytest.raises(ValueError, match=r"\[0, 1\].*/ 255"):
+        NoisyBatches(torch.rand(4, 1, 8, 8) * 255, 0.1, 2)
+    with pytest.raises(TypeError, match="uint8"):
+        NoisyBatches(torch.ones(4, 1, 8, 8, dtype=torch.int64), 0.1, 2)

@@ -68,11 +68,24 @@ def classical_denoise(name: str, noisy: torch.Tensor, sigma: float, param, *,
                       workers: int = 1) -> torch.Tensor:
     """A method of ``CLASSICAL`` applied image by image to a float batch (N, C, H, W) in
     [0, 1]; ``workers`` > 1 spreads the images over that many processes (started with 'spawn':
-    a script that calls this must guard its entry point with ``if __name__ == "__main__":``)."""
+    a script that calls this must guard its entry point with ``if __name__ == "__main__":``).
+    Returns CPU float32 (N, C, H, W) in [0, 1]; ``noisy`` (any device) is not changed.
+
+    Raises:
+        ValueError: an unknown method, a batch that is not (N, C, H, W), a negative sigma.
+        TypeError: integer images (convert with x.float() / 255).
+    """
     if name not in CLASSICAL:
         raise ValueError(f"unknown method {name!r}; expected one of {list(CLASSICAL)}")
     if noisy.ndim != 4:
         raise ValueError(f"expected (N, C, H, W), got {tuple(noisy.shape)}")
+    if not noisy.is_floating_point():
+        raise TypeError(f"expected float images in [0, 1], got {noisy.dtype}; convert with "
+                        f"x.float() / 255")
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0 (on the [0, 1] scale), got {sigma}")
+    if len(noisy) == 0:
+        return torch.zeros(noisy.shape, dtype=torch.float32)
     imgs = noisy.detach().cpu().permute(0, 2, 3, 1).double().numpy()
     jobs = [(name, img, float(sigma), param) for img in imgs]
     if workers > 1:

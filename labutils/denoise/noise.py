@@ -12,9 +12,22 @@ from torch import nn
 
 def add_gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator, *,
                        clip: bool = True) -> torch.Tensor:
-    """x + sigma * N(0, 1) noise drawn from ``generator``, clipped to [0, 1] if ``clip``."""
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    """x + sigma * N(0, 1) noise drawn from ``generator``, clipped to [0, 1] if ``clip``.
+
+    ``x``: float images in [0, 1] (any shape; not changed); ``sigma`` >= 0 on that scale (25 /
+    255 for sigma 25 on the 0-255 scale). The noise is drawn on the generator's device and
+    added on ``x``'s. ``ValueError`` for a negative or NaN sigma, ``TypeError`` for integer
+    images or a missing generator.
+    """
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0 (on the [0, 1] scale: 25 / 255 for 25), "
+                         f"got {sigma}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"pass a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
+                        f"got {type(generator).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected float images in [0, 1], got {x.dtype}; convert with "
+                        f"x.float() / 255")
     noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
     noisy = x + sigma * noise
     return noisy.clamp(0, 1) if clip else noisy
@@ -34,6 +47,14 @@ class NoisyBatches:
                  device: torch.device | str = "cpu"):
         if images.ndim != 4:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+        if images.dtype != torch.uint8 and not images.is_floating_point():
+            raise TypeError(f"images must be uint8 (0-255) or float in [0, 1], got "
+                            f"{images.dtype}")
+        if images.is_floating_point() and images.numel() and \
+                not (images.min() >= 0 and images.max() <= 1):
+            raise ValueError(f"float images must lie in [0, 1], got values in "
+                             f"[{float(images.min()):.4g}, {float(images.max()):.4g}]; for "
+                             f"0-255 floats pass images / 255 (or the uint8 images)")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         low, high = (sigma, sigma) if isinstance(sigma, numbers.Real) else sigma
@@ -62,10 +83,23 @@ class NoisyBatches:
 
 @torch.inference_mode()
 def denoise_all(model: nn.Module, noisy: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
-    """``model`` applied to float images (N, C, H, W) in eval mode and float32, batch by batch
-    on the device of its parameters; returns CPU float32 clipped to [0, 1]."""
+    """``model`` applied to float images (N, C, H, W) batch by batch, on the device of its
+    parameters (the CPU for a model without any); returns CPU float32 clipped to [0, 1], (N, C,
+    H', W') as the model outputs (an empty batch gives an empty result of the input's size).
+    The model is put in eval mode and left there; ``noisy`` is not changed.
+
+    Raises:
+        ValueError: ``noisy`` not (N, C, H, W), ``batch_size`` < 1.
+    """
+    if noisy.ndim != 4:
+        raise ValueError(f"expected images (N, C, H, W), got shape {tuple(noisy.shape)}; for "
+                         f"one image pass x.unsqueeze(0)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model.eval()
-    device = next(model.parameters()).device
+    if len(noisy) == 0:
+        return torch.zeros(noisy.shape, dtype=torch.float32)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     outs = [model(noisy[i:i + batch_size].to(device)).float().clamp(0, 1).cpu()
             for i in range(0, len(noisy), batch_size)]
     return torch.cat(outs)
