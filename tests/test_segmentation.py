@@ -89,10 +89,8 @@ def test_tiled_prediction_equals_whole_prediction_where_both_fit():
     image = torch.randn(1, 1, 96, 80)
     margin, tile = 32, 96            # margin beyond the receptive-field radius; step 32 = 8 * 2**2
     tiled = predict_tiled(net, image, tile=tile, margin=margin)
-    step = tile - 2 * margin
-    ph, pw = -96 % step, -80 % step
-    padded = torch.nn.functional.pad(image, (0, pw, 0, ph), mode="reflect")
-    padded = torch.nn.functional.pad(padded, (margin,) * 4, mode="reflect")
+    # 80 is not a multiple of the step: the image is still mirrored once, by the margin
+    padded = torch.nn.functional.pad(image, (margin,) * 4, mode="reflect")
     with torch.no_grad():
         whole = net(padded)[:, :, margin:margin + 96, margin:margin + 80]
     assert tiled.shape == (1, 2, 96, 80)
@@ -369,3 +367,93 @@ def test_grid_tiles_cover_the_images_once_in_row_order():
         grid_tiles(x, y, 5)
     with pytest.raises(ValueError, match="same N"):
         grid_tiles(x, y[:1], 4)
+
+
+def _fully_convolutional(channels=2):
+    # receptive-field radius 1 + 2 + 1 = 4 pixels
+    return nn.Sequential(nn.Conv2d(channels, 6, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(6, 6, 5, padding=2), nn.ReLU(), nn.Conv2d(6, 3, 3, padding=1))
+
+
+@pytest.mark.parametrize("h,w,tile,margin", [(100, 77, 36, 8), (77, 100, 36, 8), (13, 9, 16, 4),
+                                             (50, 50, 50, 4)])
+def test_tiled_prediction_equals_whole_prediction_on_sizes_that_are_not_multiples_of_the_step(
+        h, w, tile, margin):
+    torch.manual_seed(0)
+    net = _fully_convolutional().double().eval()
+    image = torch.randn(2, 2, h, w, dtype=torch.float64)
+    before = image.clone()
+    tiled = predict_tiled(net, image, tile=tile, margin=margin)
+    with torch.no_grad():
+        padded = F.pad(image, (margin,) * 4, mode="reflect")
+        whole = net(padded)[:, :, margin:margin + h, margin:margin + w]
+    assert tiled.shape == (2, 3, h, w)
+    torch.testing.assert_close(tiled, whole, rtol=1e-12, atol=1e-12)
+    assert torch.equal(image, before)
+
+
+def test_predict_tiled_says_what_shape_and_sizes_it_expects():
+    net = _fully_convolutional().eval()
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\).*unsqueeze\(0\)"):
+        predict_tiled(net, torch.randn(2, 40, 40), tile=24, margin=4)
+    with pytest.raises(ValueError, match=r"margin.*smaller than.*\(6, 40\)"):
+        predict_tiled(net, torch.randn(1, 2, 6, 40), tile=24, margin=6)
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        predict_tiled(net, torch.randn(1, 2, 40, 40), tile=24, margin=-1)
+    with pytest.raises(ValueError, match="empty"):
+        predict_tiled(net, torch.randn(0, 2, 40, 40), tile=24, margin=4)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_predict_tiled_runs_on_the_models_device():
+    net = _fully_convolutional().to("meta")
+    seen = []
+
+    def spy(module, inputs):
+        seen.append(inputs[0].device)
+        raise _Stop
+
+    net.register_forward_pre_hook(spy)
+    with pytest.raises(_Stop):
+        predict_tiled(net, torch.randn(1, 2, 40, 40), tile=24, margin=4)
+    assert seen == [torch.device("meta")]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_predict_tiled_on_a_gpu_model_returns_on_the_inputs_device():
+    torch.manual_seed(0)
+    net = _fully_convolutional().eval()
+    image = torch.randn(1, 2, 100, 77)
+    cpu = predict_tiled(net, image, tile=24, margin=5)
+    gpu = predict_tiled(net.cuda(), image, tile=24, margin=5)
+    assert gpu.device == image.device
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [0.3, 2, -1, 255])
+def test_binary_scores_reject_masks_that_are_not_binary(bad):
+    from labutils.segmentation import cell_rand_error
+
+    good = np.array([[0, 1], [1, 0]])
+    wrong = np.array([[0, 1], [bad, 0]])
+    for call in (lambda: binary_scores(wrong, good), lambda: binary_scores(good, wrong),
+                 lambda: rand_error(wrong, good), lambda: cell_rand_error(good, wrong)):
+        with pytest.raises(ValueError, match=r"boolean or exactly 0/1.*> 0\.5"):
+            call()
+    # booleans, 0/1 integers and 0./1. floats (tensors too) are all fine and agree
+    expected = binary_scores(good.astype(bool), good.astype(bool))
+    assert binary_scores(good.astype(float), torch.tensor(good)) == expected
+
+
+def test_probability_inputs_are_checked():
+    from labutils.segmentation import bce_dice_loss, border_weights, watershed_cells
+
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\].*sigmoid"):
+        watershed_cells(np.array([[-2.0, 3.0], [0.1, 0.2]]))
+    with pytest.raises(ValueError, match="boolean or exactly 0/1"):
+        border_weights(np.array([[0.0, 0.3], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\]"):
+        bce_dice_loss(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 255.0))

@@ -13,13 +13,17 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, *, dice_weight: fl
     class over the whole batch. Soft Dice = (2 sum(p t) + eps) / (sum(p) + sum(t) + eps) with
     p = sigmoid(logits); ``eps`` keeps it defined on tiles without positives.
     ``pixel_weights`` (same shape): the cross-entropy becomes mean(w * bce) (e.g. the U-Net
-    paper's weight map, ``border_weights``); the Dice term is unweighted."""
+    paper's weight map, ``border_weights``); the Dice term is unweighted. ``target`` holds
+    probabilities in [0, 1] (usually a 0/1 mask), ``ValueError`` otherwise or for shapes."""
     if logits.shape != target.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ")
     if pixel_weights is not None and pixel_weights.shape != target.shape:
         raise ValueError(f"pixel_weights {tuple(pixel_weights.shape)} and target "
                          f"{tuple(target.shape)} differ")
     target = target.float()
+    if target.numel() and not (target.min() >= 0 and target.max() <= 1):
+        raise ValueError(f"target must lie in [0, 1] (a 0/1 mask), got values in "
+                         f"[{float(target.min()):.4g}, {float(target.max()):.4g}]")
     bce = F.binary_cross_entropy_with_logits(
         logits.float(), target, weight=None if pixel_weights is None else pixel_weights.float())
     p = torch.sigmoid(logits.float())
@@ -35,13 +39,19 @@ def border_weights(membrane, *, w0: float = 10.0, sigma: float = 5.0,
     non-membrane, 4-connectivity). Thin membranes between two close cells get the largest
     weights. (The paper also adds a class-balancing term; here the Dice term of
     ``bce_dice_loss`` deals with the imbalance.) Distances beyond ``reach * sigma`` from a cell
-    are not computed: the term they would add is below ``w0 * exp(-reach**2 / 2)``."""
+    are not computed: the term they would add is below ``w0 * exp(-reach**2 / 2)``.
+    ``membrane`` must be boolean or exactly 0/1 (array or tensor); ``sigma`` and ``reach`` > 0,
+    ``w0`` >= 0; ``ValueError`` otherwise. Returns float64 (H, W)."""
     from scipy import ndimage
     from skimage.measure import label
 
-    membrane = np.asarray(membrane).astype(bool)
+    from labutils.segmentation.scores import _as_mask
+
+    membrane = _as_mask(membrane, "membrane")
     if membrane.ndim != 2:
         raise ValueError(f"membrane must be a 2-D mask, got shape {membrane.shape}")
+    if not (sigma > 0 and reach > 0 and w0 >= 0):
+        raise ValueError(f"need sigma > 0, reach > 0 and w0 >= 0, got {sigma}, {reach}, {w0}")
     cells = label(~membrane, connectivity=1)
     d1 = np.full(membrane.shape, np.inf)
     d2 = np.full(membrane.shape, np.inf)

@@ -40,24 +40,46 @@ def predict_tiled(model: nn.Module, image: torch.Tensor, *, tile: int, margin: i
     its centre is kept, so every output pixel sees ``margin`` pixels of context. With a margin
     at least the network's receptive-field radius (and window offsets that keep the pooling
     grid, e.g. multiples of 2**depth for a U-Net), the result equals predicting the mirrored
-    image in one piece.
+    image in one piece, for any H and W (the image is mirrored once; the windows that run past
+    its mirrored border read zeros there, which only outputs outside the image see). The model
+    runs on the device of its parameters and is not switched to eval mode (do that first); the
+    logits (N, K, H, W) come back on ``image``'s device. ``image`` is not changed.
+
+    Raises:
+        ValueError: an image that is not (N, C, H, W) or is empty, ``tile <= 2 * margin``, a
+            negative margin, or a margin not smaller than the height and width (mirroring
+            needs that).
     """
+    if image.ndim != 4:
+        raise ValueError(f"expected a batch of images (N, C, H, W), got shape "
+                         f"{tuple(image.shape)}; for one image (C, H, W) pass "
+                         f"image.unsqueeze(0)")
     n, c, h, w = image.shape
+    if n == 0 or h == 0 or w == 0:
+        raise ValueError(f"got an empty batch or image, shape {tuple(image.shape)}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
     step = tile - 2 * margin
     if step < 1:
         raise ValueError(f"tile ({tile}) must be larger than 2 * margin ({2 * margin})")
-    # pad to a whole number of steps, then mirror the margin (reflect needs margin < size)
+    if margin >= min(h, w):
+        raise ValueError(f"the margin ({margin}) must be smaller than the image's height and "
+                         f"width {(h, w)} to mirror it; use a smaller margin or a larger image")
+    device = next((p.device for p in model.parameters()), image.device)
+    # mirror the margin once, then zeros up to a whole number of steps: the zeros lie more than
+    # ``margin`` pixels from every kept output pixel
     ph, pw = -h % step, -w % step
-    padded = F.pad(image, (0, pw, 0, ph), mode="reflect") if ph or pw else image
-    padded = F.pad(padded, (margin,) * 4, mode="reflect")
+    padded = F.pad(image, (margin,) * 4, mode="reflect") if margin else image
+    padded = F.pad(padded, (0, pw, 0, ph)) if ph or pw else padded
     out = None
     for top in range(0, h + ph, step):
         for left in range(0, w + pw, step):
-            logits = model(padded[:, :, top:top + tile, left:left + tile])
+            window = padded[:, :, top:top + tile, left:left + tile].to(device)
+            logits = model(window)
             if out is None:
-                out = logits.new_zeros(n, logits.shape[1], h + ph, w + pw)
+                out = logits.new_zeros(n, logits.shape[1], h + ph, w + pw, device=image.device)
             out[:, :, top:top + step, left:left + step] = \
-                logits[:, :, margin:margin + step, margin:margin + step]
+                logits[:, :, margin:margin + step, margin:margin + step].to(image.device)
     return out[:, :, :h, :w]
 
 

@@ -16,7 +16,8 @@ def watershed_cells(prob_membrane, threshold: float = 0.5) -> np.ndarray:
     watershed on the probability floods the membrane pixels from them, so each membrane pixel
     joins the seed that reaches it over the lowest ridge. A thick predicted membrane then costs
     nothing; a gap in one still merges two cells. Labels 1, 2, ...; one cell if no pixel is
-    below ``threshold``."""
+    below ``threshold``. ``ValueError`` for a map that is not 2-D or not in [0, 1] (logits),
+    or a threshold outside (0, 1)."""
     from skimage.measure import label
     from skimage.segmentation import watershed
 
@@ -25,6 +26,10 @@ def watershed_cells(prob_membrane, threshold: float = 0.5) -> np.ndarray:
         raise ValueError(f"expected one (H, W) probability map, got shape {prob.shape}")
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    if prob.size and not (prob.min() >= 0 and prob.max() <= 1):
+        raise ValueError(f"expected membrane probabilities in [0, 1], got values in "
+                         f"[{prob.min():.4g}, {prob.max():.4g}] (NaN included); pass "
+                         f"torch.sigmoid(logits), not the logits")
     seeds = label(prob < threshold, connectivity=1)
     if seeds.max() == 0:
         return np.ones(prob.shape, np.int64)
