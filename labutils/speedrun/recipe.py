@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from labutils.augment import random_translate
-from labutils.train.amp import _autocast, resolve_amp
+from labutils.train.amp import (_autocast, _cudnn_benchmark, backward_step, dtype_name,
+                                grad_scaler, resolve_amp)
 from labutils.speedrun.config import SpeedrunConfig
 from labutils.speedrun.net import SpeedrunNet, whitening_filters
 from labutils.speedrun.optim import Lookahead, lr_factor, make_optimizer
@@ -41,6 +42,7 @@ class SpeedrunResult:
     epoch_seconds: list[float] = field(default_factory=list)   # cumulative training time
     epoch_acc: list[float] = field(default_factory=list)       # plain test acc after each epoch
     model: nn.Module | None = field(default=None, repr=False)  # the trained network
+    amp_dtype: str | None = None   # "bfloat16"/"float16" when mixed precision was used
 
     def time_to(self, target: float) -> float | None:
         """Training seconds until the per-epoch test accuracy first reached ``target``."""
@@ -65,14 +67,30 @@ def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor]
     ``model``: start from this network instead (fine-tuning; its whitening filters are kept, and
     it is trained in place); by default a fresh one with ``num_classes`` outputs (default: the
     largest training label + 1; pass it when a subset may lack the last class). Training time
-    excludes the per-epoch test evaluation.
+    excludes the per-epoch test evaluation. On CUDA, autocast runs in bfloat16 from compute
+    capability 8.0 on, else in float16 with loss scaling (``labutils.train.amp``).
     """
+    if not cfg.epochs > 0:
+        raise ValueError(f"cfg.epochs must be positive, got {cfg.epochs}")
+    if len(train[0]) < cfg.batch_size:
+        raise ValueError(f"{len(train[0])} training images make no batch of {cfg.batch_size}: "
+                         f"no step would be taken; lower cfg.batch_size or train on more images")
+    with _cudnn_benchmark(device):
+        return _train(cfg, train, test, device=device, seed=seed,
+                      eval_each_epoch=eval_each_epoch, verbose=verbose, model=model,
+                      num_classes=num_classes)
+
+
+def _train(cfg, train, test, *, device, seed, eval_each_epoch, verbose, model,
+           num_classes) -> SpeedrunResult:
+    """``train_speedrun`` after its checks, inside cuDNN autotuning (on CUDA)."""
     (x_train, y_train), (x_test, y_test) = train, test
     x_train, y_train = x_train.to(device), y_train.to(device)
     x_test, y_test = x_test.to(device), y_test.to(device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     amp = resolve_amp(device, cfg.amp)
+    scaler = grad_scaler(device, amp)  # float16 GPUs only
     if model is None:
         if num_classes is None:
             num_classes = int(y_train.max()) + 1
@@ -96,7 +114,7 @@ def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor]
     total = math.ceil(cfg.epochs * steps_per_epoch)
     lookahead = Lookahead(model) if cfg.lookahead else None
     flip_seed = int(torch.randint(0, 2**62, (1,), generator=gen))
-    result = SpeedrunResult(0.0, 0.0, 0.0)
+    result = SpeedrunResult(0.0, 0.0, 0.0, amp_dtype=dtype_name(device, amp))
     step, elapsed = 0, 0.0
     for epoch in range(math.ceil(cfg.epochs)):
         start = time.perf_counter()
@@ -124,8 +142,7 @@ def train_speedrun(cfg: SpeedrunConfig, train: tuple[torch.Tensor, torch.Tensor]
             loss = F.cross_entropy(logits.float(), y_train[idx], reduction="sum",
                                    label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            backward_step(loss, optimizer, scaler)
             step += 1
             if lookahead is not None and step % 5 == 0:
                 lookahead.update(model, decay=0.95 ** 5 * (step / total) ** 3)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labutils.device import model_device
 from labutils.train.amp import _autocast
 
 
@@ -35,15 +36,19 @@ def tta_logits(model: nn.Module, x: torch.Tensor, level: int = 2) -> torch.Tenso
 def predict_tta(model: nn.Module, images: torch.Tensor, *, level: int, amp: bool,
                 batch_size: int = 2000, channels_last: bool = True) -> torch.Tensor:
     """Float logits (N, K) of ``model`` in eval mode on normalised ``images`` (N, C, H, W), with
-    test-time augmentation ``level`` (see ``tta_logits``), in batches."""
+    test-time augmentation ``level`` (see ``tta_logits``), in batches.
+
+    The batches are computed on the model's device and the logits returned on ``images``'s.
+    """
     model.eval()
+    where = model_device(model)
     logits = []
     for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size]
+        x = images[i:i + batch_size].to(where, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(x.device, amp):
-            logits.append(tta_logits(model, x, level))
+        with _autocast(where, amp):
+            logits.append(tta_logits(model, x, level).to(images.device))
     return torch.cat(logits)
 
 
@@ -52,4 +57,4 @@ def evaluate_tta(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *
     """Accuracy of ``model`` on normalised ``images`` with test-time augmentation ``level``."""
     logits = predict_tta(model, images, level=level, amp=amp, batch_size=batch_size,
                          channels_last=channels_last)
-    return int((logits.argmax(1) == labels).sum()) / len(images)
+    return int((logits.argmax(1) == labels.to(logits.device)).sum()) / len(images)
