@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from labutils.device import model_device
+
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Fraction of samples whose arg-max class equals the target. logits: (N, K), targets: (N,)."""
@@ -18,13 +20,22 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, loader: Iterable, device: torch.device
+def predict(model: nn.Module, loader: Iterable, device: torch.device | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Targets (N,), predicted classes (N,) and class probabilities (N, K) over ``loader``."""
+    """Targets (N,), predicted classes (N,) and class probabilities (N, K) over ``loader``.
+
+    The batches are computed on the model's device (``device``, if given, must be that one);
+    the results come back as NumPy arrays.
+    """
+    where = model_device(model)
+    if device is not None and (torch.device(device).type != where.type
+                               or torch.device(device).index not in (None, where.index)):
+        raise ValueError(f"the model is on {where} but device={device}; move the model there "
+                         f"first (model.to(device)) or leave device out")
     model.eval()
     targets, probs = [], []
     for inputs, y in loader:
-        logits = model(inputs.to(device))
+        logits = model(inputs.to(where))
         probs.append(torch.softmax(logits.float(), dim=1).cpu())
         targets.append(y.cpu())
     if not probs:

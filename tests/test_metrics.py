@@ -89,3 +89,26 @@ def test_ece_is_zero_when_confidence_equals_accuracy():
     assert expected_calibration_error(probs, np.zeros(100, int)) == pytest.approx(0.2)
     with pytest.raises(ValueError):
         expected_calibration_error(probs, np.zeros(99, int))
+
+
+class _Spy(nn.Module):
+    """A 'model' with its weights on ``device``: records where its inputs are, answers on CPU."""
+
+    def __init__(self, device):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, device=device))
+        self.seen = set()
+
+    def forward(self, x):
+        self.seen.add(x.device.type)
+        return torch.eye(3)[torch.arange(len(x)) % 3]
+
+
+def test_predict_computes_on_the_models_device():
+    spy = _Spy("meta")
+    batches = [(torch.randn(4, 2), torch.tensor([0, 1, 2, 0]))]
+    y_true, y_pred, _ = predict(spy, batches)
+    assert spy.seen == {"meta"}  # the CPU batches were moved to the model
+    assert y_pred.tolist() == [0, 1, 2, 0] and y_true.tolist() == [0, 1, 2, 0]
+    with pytest.raises(ValueError, match="model is on meta but device=cpu"):
+        predict(spy, batches, torch.device("cpu"))
