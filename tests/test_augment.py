@@ -87,3 +87,33 @@ def test_bad_arguments():
         random_translate(torch.zeros(1, 1, 4, 4), g, mode="wrap")
     with pytest.raises(ValueError, match="size"):
         cutout(torch.zeros(1, 1, 4, 4), g, size=0)
+
+
+def test_augmentations_of_an_empty_batch_are_empty():
+    g = torch.Generator().manual_seed(0)
+    empty = torch.rand(0, 3, 8, 8)
+    for out in (random_translate(empty, g, pad=2), random_flip(empty, g),
+                cutout(empty, g, size=3), BatchAugment(pad=2, cutout_size=3)(empty)):
+        assert out.shape == (0, 3, 8, 8)
+
+
+def test_augmentations_say_what_generator_they_need():
+    x = torch.rand(2, 3, 8, 8)
+    for call in (lambda: random_translate(x, None), lambda: random_flip(x, None),
+                 lambda: cutout(x, None, size=2), lambda: random_shifts(2, 1, None)):
+        with pytest.raises(TypeError, match=r"torch\.Generator\(\)\.manual_seed"):
+            call()
+
+
+def test_translate_checks_pad_against_the_image_and_does_not_change_its_input():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 4, 4)
+    before = x.clone()
+    with pytest.raises(ValueError, match=r"reflect.*smaller than.*\(4, 4\).*zeros"):
+        random_translate(x, g, pad=4)
+    assert random_translate(x, g, pad=4, mode="zeros").shape == x.shape
+    with pytest.raises(ValueError, match="pad must be >= 0"):
+        translate(x, torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), pad=-1)
+    for out in (random_translate(x, g, pad=2), random_flip(x, g), cutout(x, g, size=2)):
+        assert out.data_ptr() != x.data_ptr()
+    assert torch.equal(x, before)
