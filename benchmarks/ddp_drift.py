@@ -32,19 +32,20 @@ import torch
 from safetensors.torch import load_file
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a clone without pip
+from labutils.distributed import launch_command  # noqa: E402
+
 SCRIPT = REPO / "scripts" / "train_distributed.py"
 BATCH = 128
 
 
 def train(nproc: int, subset: int, epochs: int, out: Path) -> dict[str, torch.Tensor]:
     """Train LeNet-5 as the chapter does; return rank 0's final weights."""
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable])
     args = ["--dataset", "cifar10", "--model", "lenet5", "--epochs", str(epochs), "--subset",
             str(subset), "--amp", "off", "--lr", "0.02", "--batch-size", str(BATCH),
             "--out", str(out), "--save-rank-weights"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
-    done = subprocess.run(launcher + [str(SCRIPT)] + args, capture_output=True, text=True,
+    done = subprocess.run(launch_command(nproc, SCRIPT, *args), capture_output=True, text=True,
                           env=env)
     if done.returncode:
         raise SystemExit(f"{nproc} process(es) failed:\n{done.stderr[-2000:]}")

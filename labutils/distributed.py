@@ -9,7 +9,11 @@ Launch from a shell or a notebook (``mp.spawn`` does not work from a notebook)::
 
     torchrun --standalone --nproc_per_node=2 scripts/train_distributed.py --epochs 2
 
-Backends: gloo on CPUs, NCCL on GPUs (one GPU per process). ``SyncBatchNorm`` does not run on
+``launch_command`` builds that command line (the chapter, the tests, the benchmarks and
+``scripts/gpu_check.py`` all use it), and ``choose_processes`` picks the processes and backend.
+
+Backends: gloo on CPUs, NCCL on GPUs (one GPU per process); with fewer GPUs than processes on
+the machine (two processes on a one-GPU Colab) the processes run with gloo on the CPU. ``SyncBatchNorm`` does not run on
 the CPU, so batch-norm statistics stay per process; the weights stay identical because DDP
 averages the gradients and broadcasts the buffers of rank 0 before every forward pass.
 """
@@ -17,6 +21,7 @@ averages the gradients and broadcasts the buffers of rank 0 before every forward
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -58,11 +63,53 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def init_distributed(*, timeout_s: float = 120.0, threads: int | None = None) -> DistInfo:
+def choose_processes(wanted: int = 2, *, gpus: int | None = None) -> tuple[int, str]:
+    """How many processes a ``wanted``-process demonstration launches here, and the backend.
+
+    With two or more GPUs: ``min(wanted, gpus)`` processes, one GPU each, NCCL. With one GPU or
+    none: ``wanted`` processes with gloo on the CPU (NCCL cannot share one GPU between two
+    processes). ``gpus`` defaults to ``torch.cuda.device_count()``.
+    """
+    if wanted < 1:
+        raise ValueError(f"wanted must be at least 1 process, got {wanted}")
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if gpus >= 2:
+        return min(wanted, gpus), "nccl"
+    return wanted, "gloo"
+
+
+def launch_command(nproc: int, script: str | os.PathLike, *args: str,
+                   torchrun: bool | None = None) -> list[str]:
+    """The command that runs ``script`` with ``args`` in ``nproc`` processes (for subprocess).
+
+    ``torchrun --standalone --nproc_per_node=N`` (as ``python -m torch.distributed.run``, so
+    the current interpreter runs it); one process runs as plain ``python script`` unless
+    ``torchrun=True``. If the rendezvous cannot resolve the host name, replace ``--standalone``
+    by ``--rdzv-backend=c10d --rdzv-endpoint=127.0.0.1:29500``.
+    """
+    if nproc < 1:
+        raise ValueError(f"nproc must be at least 1, got {nproc}")
+    if torchrun is False and nproc > 1:
+        raise ValueError(f"{nproc} processes need torchrun; pass torchrun=True or None")
+    launcher = [sys.executable]
+    if torchrun or nproc > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    return [*launcher, str(script), *map(str, args)]
+
+
+def _default_backend(local_world: int) -> str:
+    """NCCL when every process on this machine can have a GPU of its own, else gloo."""
+    return "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= local_world \
+        else "gloo"
+
+
+def init_distributed(*, backend: str | None = None, timeout_s: float = 120.0,
+                     threads: int | None = None) -> DistInfo:
     """Join the process group that ``torchrun`` describes in the environment.
 
-    Uses NCCL with one GPU per process when CUDA is available, else gloo on the CPU. A rank that
-    dies makes the others fail after at most ``timeout_s`` seconds instead of hanging (torchrun
+    ``backend``: ``"nccl"`` (one GPU per process) or ``"gloo"`` (the CPU); by default NCCL when
+    this machine has a GPU for each of its processes, else gloo (see ``choose_processes``).
+    A rank that dies makes the others fail after at most ``timeout_s`` seconds instead of hanging (torchrun
     itself also stops the job when a worker exits with an error). torchrun sets
     ``OMP_NUM_THREADS=1``; on the CPU ``threads`` (default: cores / processes on this machine)
     gives each process its share of the cores instead.
@@ -74,12 +121,15 @@ def init_distributed(*, timeout_s: float = 120.0, threads: int | None = None) ->
                            f"missing {missing}. Launch with "
                            f"`torchrun --standalone --nproc_per_node=N script.py`.")
     local_rank = int(os.environ["LOCAL_RANK"])
-    if torch.cuda.is_available():
-        backend, device = "nccl", torch.device("cuda", local_rank)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+    backend = backend or _default_backend(local_world)
+    if backend not in ("nccl", "gloo"):
+        raise ValueError(f"backend must be 'nccl' or 'gloo', got {backend!r}")
+    if backend == "nccl":
+        device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:
-        backend, device = "gloo", torch.device("cpu")
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+        device = torch.device("cpu")
         torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // local_world))
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))

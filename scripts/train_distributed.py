@@ -3,6 +3,9 @@
 One process:        python scripts/train_distributed.py --dataset mnist --model lenet5
 Two processes:      torchrun --standalone --nproc_per_node=2 scripts/train_distributed.py ...
 Several GPUs:       torchrun --standalone --nproc_per_node=4 scripts/train_distributed.py ...
+(``labutils.distributed.launch_command`` builds these command lines. With fewer GPUs than
+processes, e.g. two on a one-GPU Colab, the processes use gloo on the CPU; ``--backend`` forces
+one.)
 (On one machine, if the rendezvous cannot resolve the host name, add
 ``--rdzv-backend=c10d --rdzv-endpoint=127.0.0.1:29500`` instead of ``--standalone``.)
 
@@ -71,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=128, help="global batch over all processes")
     p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
+    p.add_argument("--subset", type=int, default=0,
+                   help="a fixed random N training and N test images (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--amp", choices=["auto", "on", "off"], default="auto")
+    p.add_argument("--backend", choices=["auto", "gloo", "nccl"], default="auto",
+                   help="under torchrun; auto: nccl with a GPU per process, else gloo")
     p.add_argument("--out", type=Path, default=None, help="folder for history.json and weights")
     p.add_argument("--save-rank-weights", action="store_true", help="every rank saves its weights")
     p.add_argument("--die-rank", type=int, default=-1, help=argparse.SUPPRESS)
@@ -81,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if "RANK" in os.environ:
-        info = distributed.init_distributed()
+        info = distributed.init_distributed(
+            backend=None if args.backend == "auto" else args.backend)
         device = info.device
     else:
         device = pick_device(verbose=False)

@@ -11,28 +11,25 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from labutils.distributed import all_reduce_sums, is_distributed, shard_slices, world_size
+from labutils.distributed import (all_reduce_sums, choose_processes, is_distributed,
+                                  launch_command, shard_slices, world_size)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "train_distributed.py"
 ARGS = ["--dataset", "mnist", "--model", "lenet5", "--subset", "1024", "--epochs", "2",
         "--batch-size", "64", "--amp", "off", "--seed", "3"]
 
 
-def _run(cmd, out, extra=(), timeout=300):
+def _run(nproc, out, extra=(), timeout=300):
     env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(SCRIPT.parent.parent)}
-    return subprocess.run([*cmd, str(SCRIPT), *ARGS, "--out", str(out), *extra],
+    return subprocess.run(launch_command(nproc, SCRIPT, *ARGS, "--out", str(out), *extra),
                           env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def _torchrun(n):
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
 
 
 @pytest.fixture(scope="module")
 def runs(real_data, tmp_path_factory):
     base = tmp_path_factory.mktemp("ddp")
-    single = _run([sys.executable], base / "one")
-    two = _run(_torchrun(2), base / "two", ["--save-rank-weights"])
+    single = _run(1, base / "one")
+    two = _run(2, base / "two", ["--save-rank-weights"])
     for r in (single, two):
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return base, two
@@ -65,7 +62,7 @@ def test_only_rank_zero_prints(runs):
 
 def test_a_dying_rank_stops_the_job_instead_of_hanging(real_data, tmp_path):
     start = time.monotonic()
-    result = _run(_torchrun(2), tmp_path, ["--die-rank", "1", "--die-at-step", "3"], timeout=180)
+    result = _run(2, tmp_path, ["--die-rank", "1", "--die-at-step", "3"], timeout=180)
     assert result.returncode != 0
     assert "dying on purpose" in result.stdout + result.stderr
     assert time.monotonic() - start < 180
@@ -83,3 +80,49 @@ def test_init_distributed_outside_torchrun_says_how_to_launch(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     with pytest.raises(RuntimeError, match="torchrun --standalone"):
         init_distributed()
+
+
+def test_launch_command_runs_torchrun_for_several_processes(tmp_path):
+    script = tmp_path / "train.py"
+    assert launch_command(2, script, "--epochs", 2) == [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        str(script), "--epochs", "2"]
+    assert launch_command(1, script, "--x") == [sys.executable, str(script), "--x"]
+    assert launch_command(1, script, torchrun=True)[1:5] == [
+        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
+    with pytest.raises(ValueError, match="at least 1"):
+        launch_command(0, script)
+    with pytest.raises(ValueError, match="need torchrun"):
+        launch_command(2, script, torchrun=False)
+
+
+@pytest.mark.parametrize("gpus, wanted, expected", [
+    (0, 2, (2, "gloo")),   # a CPU machine
+    (1, 2, (2, "gloo")),   # Colab's one GPU: two processes cannot share it with NCCL
+    (2, 2, (2, "nccl")),
+    (8, 2, (2, "nccl")),
+    (3, 4, (3, "nccl")),   # min(wanted, GPUs)
+    (1, 1, (1, "gloo")),
+])
+def test_choose_processes_by_gpu_count(gpus, wanted, expected):
+    assert choose_processes(wanted, gpus=gpus) == expected
+
+
+def test_choose_processes_counts_the_gpus_by_default(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert choose_processes(2) == (2, "nccl")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert choose_processes(2) == (2, "gloo")
+    with pytest.raises(ValueError):
+        choose_processes(0)
+
+
+def test_the_default_backend_needs_a_gpu_per_local_process(monkeypatch):
+    from labutils.distributed import _default_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert _default_backend(1) == "nccl" and _default_backend(2) == "gloo"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert _default_backend(1) == "gloo"
