@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -25,24 +26,48 @@ class WeightsMissingError(DataMissingError):
     """Pretrained weights are not cached and could not be downloaded."""
 
 
+class WeightsCorruptError(ValueError):
+    """A cached pretrained-weights file exists but cannot be read (e.g. a partial download)."""
+
+
 def pretrained(name: str, *, weights: str = "DEFAULT") -> nn.Module:
     """A torchvision model with its ImageNet weights (``resnet18``, ``resnet50``, ``squeezenet1_1``).
 
     torchvision downloads the weights once into the torch hub cache. Offline and not cached, this
     raises ``WeightsMissingError`` saying what to do; it never returns random weights.
+
+    Args:
+        weights: a member name of torchvision's weights enum for that model (``"DEFAULT"``,
+            ``"IMAGENET1K_V1"``, ...).
+
+    Raises:
+        ValueError: an unknown model or weights name (the message lists the valid ones).
+        WeightsMissingError: not cached and the download failed.
+        WeightsCorruptError: the cached file exists but cannot be loaded (delete it).
     """
     import torchvision
 
     if name not in _WEIGHTS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(_WEIGHTS)}")
     enum = getattr(torchvision.models, _WEIGHTS[name])
+    valid = [w.name for w in enum] + ["DEFAULT"]
+    if not isinstance(weights, str) or weights not in valid:
+        raise ValueError(f"unknown weights {weights!r} for {name}; expected one of {valid}")
     chosen = getattr(enum, weights)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / chosen.url.rsplit("/", 1)[-1]
     try:
         # torch.hub announces the download with the cache path on stdout: keep it out of
         # notebook outputs (the error below names the folder when it matters)
         with contextlib.redirect_stdout(io.StringIO()):
             return getattr(torchvision.models, name)(weights=chosen)
     except Exception as err:  # no network: URLError, OSError, RuntimeError from the hub
+        if cached.is_file():  # present, so the failure is in reading it
+            raise WeightsCorruptError(
+                f"the cached ImageNet weights of {name} ({chosen}) at {cached} are corrupt or "
+                f"incomplete and cannot be loaded ({type(err).__name__}: {err}). Delete that "
+                f"file and call pretrained({name!r}) again with internet access to download "
+                f"it afresh."
+            ) from err
         raise WeightsMissingError(
             f"the ImageNet weights of {name} ({chosen}) are not in the torch hub cache "
             f"({torch.hub.get_dir()}) and downloading them failed ({type(err).__name__}: {err}). "
@@ -78,9 +103,10 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     """Give ``model`` a fresh output layer for ``num_classes`` classes; return that layer.
 
     The last Linear (or SqueezeNet's final 1x1 convolution) of the head is swapped for a new,
-    randomly initialised one with the same input size.
+    randomly initialised one with the same input size, dtype and device.
+    ``ValueError`` for a count that is not a positive integer or a model without a head.
     """
-    if num_classes < 1:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be positive, got {num_classes}")
     attr, head = head_of(model)
     if isinstance(head, (nn.Linear, nn.Conv2d)):
@@ -99,7 +125,14 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
 def set_trainable(model: nn.Module, trainable: Iterable[nn.Module] = ()) -> int:
     """Freeze every parameter of ``model`` except those of the ``trainable`` modules; return
     how many parameters are left trainable. Frozen batch-norm layers still update their running
-    statistics in train mode: call ``.eval()`` on them to freeze those too."""
+    statistics in train mode: call ``.eval()`` on them to freeze those too. ``ValueError`` if a
+    trainable module is not part of ``model`` (its parameters would not be counted or trained).
+    """
+    trainable = list(trainable)
+    for module in trainable:
+        if not any(module is sub for sub in model.modules()):
+            raise ValueError(f"every trainable module must be part of model; "
+                             f"{type(module).__name__} is not (pass model's own submodule)")
     for p in model.parameters():
         p.requires_grad_(False)
     for module in trainable:

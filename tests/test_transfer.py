@@ -6,8 +6,8 @@ import torch
 import torchvision
 
 from labutils.models import LayeredCNN, ThreeBlockCNN, resnet20
-from labutils.transfer import (WeightsMissingError, copy_first_layers, head_of, param_groups,
-                               pretrained, replace_head, set_trainable)
+from labutils.transfer import (WeightsCorruptError, WeightsMissingError, copy_first_layers,
+                               head_of, param_groups, pretrained, replace_head, set_trainable)
 
 BUILDERS = {
     "resnet18": lambda: torchvision.models.resnet18(weights=None),
@@ -123,3 +123,33 @@ def test_copy_first_layers_checks_n_and_shapes():
     copy_first_layers(a.layers, b.layers, 4)  # the first four layers have the same shapes
     with pytest.raises(RuntimeError, match="size mismatch"):
         copy_first_layers(a.layers, b.layers, 5)
+
+
+def test_pretrained_lists_the_weights_names_it_knows():
+    with pytest.raises(ValueError, match=r"IMAGENET1K_V1.*DEFAULT"):
+        pretrained("resnet18", weights="IMAGENET")
+
+
+def test_a_corrupt_cached_weights_file_is_reported_as_corrupt(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    url = torchvision.models.ResNet18_Weights.DEFAULT.url
+    cached = tmp_path / "checkpoints" / url.rsplit("/", 1)[-1]
+    cached.parent.mkdir()
+    cached.write_bytes(b"half a download")
+
+    def load_from_cache(url, *args, **kwargs):  # what torch.hub does with a cached file
+        return torch.load(cached)
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", load_from_cache)
+    with pytest.raises(WeightsCorruptError, match="corrupt.*Delete that file") as err:
+        pretrained("resnet18")
+    assert str(cached) in str(err.value)
+    assert "not in the" not in str(err.value)
+
+
+def test_set_trainable_and_replace_head_check_their_arguments():
+    model = ThreeBlockCNN()
+    with pytest.raises(ValueError, match="part of model"):
+        set_trainable(model, [torch.nn.Linear(2, 2)])
+    with pytest.raises(ValueError, match="num_classes"):
+        replace_head(model, 2.5)
