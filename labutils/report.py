@@ -35,13 +35,23 @@ class RunRecord:
     mode: RunMode
     device: torch.device
     started: float = field(default_factory=time.perf_counter)
+    _training: set[tuple[str | None, bool]] = field(default_factory=set, init=False, repr=False)
+
+    def record_training(self, *, amp_dtype: str | torch.dtype | None = None,
+                        channels_last: bool = False) -> None:
+        """Note how a model was trained (mixed-precision dtype or None, channels_last), for
+        chapters that train without ``fit``; ``fit`` runs are noted via ``report(histories=)``."""
+        if isinstance(amp_dtype, torch.dtype):
+            amp_dtype = str(amp_dtype).removeprefix("torch.")
+        self._training.add((amp_dtype, bool(channels_last)))
 
     def report(self, metrics: dict[str, Any] | None = None, *, save: bool = True,
                histories: Iterable[Any] = ()) -> dict[str, Any]:
         """Print versions, device, seed, mode, wall time and ``metrics``; save them as JSON.
 
         ``histories`` (the ``History`` of each ``fit`` run) adds how training ran: mixed
-        precision (which dtype) and channels_last, as sets over the runs.
+        precision (which dtype) and channels_last, as sets over the runs, together with what
+        ``record_training`` noted. Neither given: those two lines are left out.
         """
         import torchvision
         from labutils.device import cpu_has_native_bf16, cpu_model
@@ -60,11 +70,11 @@ class RunRecord:
             "wall time (s)": round(time.perf_counter() - self.started, 1),
             "finished (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         }
-        histories = list(histories)
-        if histories:
-            info["mixed precision"] = ", ".join(sorted({h.amp_dtype or "off (float32)"
-                                                        for h in histories}))
-            info["channels_last"] = ", ".join(sorted({str(h.channels_last) for h in histories}))
+        training = self._training | {(h.amp_dtype, bool(h.channels_last)) for h in histories}
+        if training:
+            info["mixed precision"] = ", ".join(sorted({dtype or "off (float32)"
+                                                        for dtype, _ in training}))
+            info["channels_last"] = ", ".join(sorted({str(cl) for _, cl in training}))
         metrics = {k: _plain(v) for k, v in (metrics or {}).items()}
         width = max(len(k) for k in [*info, *metrics])
         print("Run report")

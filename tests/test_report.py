@@ -62,3 +62,33 @@ def test_report_records_how_training_ran():
     assert record["channels_last"] == "True"
     assert isinstance(record["native bf16 CPU"], bool)
     assert "mixed precision" not in run.report({})
+
+
+def test_report_records_training_outside_fit():
+    from labutils.train import History
+
+    run = RunRecord("00-t", seed=1, mode=RunMode(quick=True), device=torch.device("cpu"))
+    run.record_training(amp_dtype=None, channels_last=False)
+    record = run.report({})
+    assert record["mixed precision"] == "off (float32)" and record["channels_last"] == "False"
+    run.record_training(amp_dtype=torch.bfloat16, channels_last=True)
+    record = run.report({}, histories=[History(amp_dtype="bfloat16", channels_last=True)])
+    assert record["mixed precision"] == "bfloat16, off (float32)"
+    assert record["channels_last"] == "False, True"
+
+
+def test_report_lines_for_training_are_printed(capsys):
+    run = RunRecord("00-p", seed=1, mode=RunMode(quick=True), device=torch.device("cpu"))
+    run.record_training(amp_dtype="bfloat16", channels_last=True)
+    run.report({"test accuracy": "99.12%"})
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.split()[:2] == ["mixed", "precision"] and line.endswith("bfloat16")
+               for line in lines)
+    assert any(line.split()[0] == "channels_last" and line.endswith("True") for line in lines)
+    assert any(line.rstrip().endswith("99.12%") for line in lines)
+
+
+def test_record_signature_unchanged():
+    run = RunRecord("00-s", seed=3, mode=RunMode(quick=True), device=torch.device("cpu"))
+    assert (run.chapter, run.seed) == ("00-s", 3)
+    assert "_training" not in repr(run)
