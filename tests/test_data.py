@@ -56,7 +56,7 @@ def test_failed_download_becomes_clear_error(tmp_path, monkeypatch):
     with pytest.raises(DataMissingError, match="CIFAR-10"):
         cifar10("train", root=tmp_path, download=False)
     with pytest.raises(DataMissingError, match="ISBI"):
-        isbi_membranes(root=tmp_path)
+        isbi_membranes(root=tmp_path, download=False)
 
 
 def test_corrupted_file_fails_integrity_check(real_data, tmp_path):
@@ -250,12 +250,12 @@ def test_replaced_file_with_same_size_and_mtime_is_not_trusted(tmp_path, monkeyp
         verify_dataset("fake", tmp_path)
 
 
-def test_isbi_missing_message_does_not_promise_a_download(tmp_path):
+def test_isbi_missing_message_with_downloads_off_says_what_to_do(tmp_path):
     with pytest.raises(DataMissingError) as err:
-        isbi_membranes(root=tmp_path)
+        isbi_membranes(root=tmp_path, download=False)
     msg = str(err.value)
-    assert "cannot download it" in msg and "LAB_DATA" in msg
-    assert "so that torchvision can download it" not in msg
+    assert "download=False" in msg and "Set LAB_DATA to the folder that holds the datasets" in msg
+    assert "so that it can be downloaded" not in msg and "machines" not in msg
 
 
 @pytest.mark.parametrize("fashion", [False, True])

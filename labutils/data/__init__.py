@@ -3,7 +3,8 @@
 One setting finds the data: the environment variable ``LAB_DATA`` (default: the repository's
 ``data/`` folder). Below it the layout is torchvision's (``MNIST/raw``, ``FashionMNIST/raw``,
 ``cifar-10-batches-py``) plus two offline copies: ``cifar10-jpeg/{train,test}/<class>/*.jpg`` and
-``isbi2012-membranes``. Files the loaders read are checked once against ``manifest.json``.
+``isbi2012-membranes`` (downloaded from a fixed commit of zhixuhao/unet when absent). Files the
+loaders read are checked once against ``manifest.json``.
 
 Two ways to feed a model:
 - the idiomatic one that chapters teach: a torchvision ``Dataset`` with transforms and a
@@ -18,11 +19,13 @@ from labutils.data.datasets import (MNIST_MEAN, MNIST_STD, FASHION_MNIST_MEAN, F
                                     CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES,
                                     FASHION_MNIST_CLASSES, mnist, cifar10, svhn, oxford_pets,
                                     Segmentation, isbi_membranes)
-from labutils.data.loaders import load_tensors, TensorLoader, stratified_indices, split_indices
+from labutils.data.loaders import (load_tensors, TensorLoader, stratified_indices, subset_indices,
+                                   split_indices)
+from labutils.data.download import ISBI_URL, download_isbi_membranes
 
 __all__ = ["REPO_ROOT", "MANIFEST", "DataMissingError", "DataIntegrityError", "data_root",
            "cache_dir", "tree_digest", "verify_dataset", "MNIST_MEAN", "MNIST_STD",
            "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "CIFAR10_MEAN", "CIFAR10_STD",
            "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "mnist", "cifar10", "svhn", "oxford_pets",
-           "Segmentation", "isbi_membranes", "load_tensors", "TensorLoader", "stratified_indices",
-           "split_indices"]
+           "Segmentation", "isbi_membranes", "ISBI_URL", "download_isbi_membranes", "load_tensors",
+           "TensorLoader", "stratified_indices", "subset_indices", "split_indices"]

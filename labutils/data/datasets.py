@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from labutils.data.download import download_isbi_membranes
 from labutils.data.integrity import DataIntegrityError, _manifest, _missing, data_root, verify_dataset
 
 
@@ -148,10 +149,13 @@ class Segmentation(NamedTuple):
     masks: torch.Tensor | None
 
 
-def isbi_membranes(split: str = "train", *, root: Path | None = None) -> Segmentation:
+def isbi_membranes(split: str = "train", *, root: Path | None = None,
+                   download: bool = True) -> Segmentation:
     """The ISBI 2012 EM slices (30 train with masks, 30 test without), 512x512 grey.
 
-    In a mask, 1 is cell interior (white in the PNG) and 0 is membrane (black).
+    In a mask, 1 is cell interior (white in the PNG) and 0 is membrane (black). When the folder
+    is absent and ``download`` is True, the PNGs are downloaded from a fixed commit of
+    github.com/zhixuhao/unet and checked against the manifest (``download_isbi_membranes``).
     """
     from PIL import Image
 
@@ -159,12 +163,13 @@ def isbi_membranes(split: str = "train", *, root: Path | None = None) -> Segment
     root = Path(root) if root is not None else data_root()
     base = root / "isbi2012-membranes"
     image_dir = base / "train" / "image" if split == "train" else base / "test"
+    if not base.exists() and download:
+        download_isbi_membranes(root)
     if not image_dir.is_dir():
         raise _missing("The ISBI 2012 membrane data", root, str(image_dir),
-                       "torchvision cannot download it: get the 'ISBI 2012 EM segmentation "
-                       "challenge' training and test volumes and save the slices as "
-                       "train/image/N.png, train/label/N.png and test/N.png.",
-                       downloadable=False)
+                       "Downloading is switched off (download=False) or the folder is "
+                       "incomplete: it holds train/image/N.png, train/label/N.png and "
+                       "test/N.png for N = 0..29.", downloadable=False)
     verify_dataset("isbi2012-membranes", root)
     ids = sorted(int(p.stem) for p in image_dir.glob("*.png"))
 

@@ -35,12 +35,11 @@ def cache_dir() -> Path:
 
 def _missing(dataset: str, root: Path, looked_for: str, how: str, *,
              downloadable: bool = True) -> DataMissingError:
-    online = (", or run on a machine with internet access so that torchvision can download it"
+    online = (", or run where the internet is reachable so that it can be downloaded"
               if downloadable else "")
     return DataMissingError(
         f"{dataset} was not found under the data root {root} (looked for {looked_for}). "
-        f"{how} Set LAB_DATA to the folder that holds it (on this project's machines: "
-        f"LAB_DATA=../shared/data){online}.")
+        f"{how} Set LAB_DATA to the folder that holds the datasets{online}.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -172,6 +172,33 @@ def stratified_indices(labels: torch.Tensor | np.ndarray, per_class: int,
     return out
 
 
+def subset_indices(n: int, size: int, rng: np.random.Generator, *,
+                   labels: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
+    """``size`` distinct random indices of ``range(n)``, in random order (never the first N).
+
+    With ``labels`` (n,) the draw is stratified: each class gets its share of ``size`` in
+    proportion to its count (rounded by largest remainder), so a data set stored class by class
+    still gives every class. Any prefix of the result is itself a random subset.
+    """
+    if not 0 <= size <= n:
+        raise ValueError(f"size must be in [0, {n}] (the data set's length), got {size}")
+    if labels is None:
+        return rng.permutation(n)[:size]
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = size * counts / n
+    take = np.floor(quota).astype(int)
+    order = np.argsort(-(quota - take), kind="stable")  # largest remainders first
+    take[order[:size - take.sum()]] += 1
+    picks = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
+             for c, k in zip(classes, take)]
+    out = np.concatenate(picks)
+    rng.shuffle(out)
+    return out
+
+
 def split_indices(n: int, val_fraction: float,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A random train/validation split of ``range(n)``."""
