@@ -13,9 +13,10 @@ Launch from a shell or a notebook (``mp.spawn`` does not work from a notebook)::
 ``scripts/gpu_check.py`` all use it), and ``choose_processes`` picks the processes and backend.
 
 Backends: gloo on CPUs, NCCL on GPUs (one GPU per process); with fewer GPUs than processes on
-the machine (two processes on a one-GPU Colab) the processes run with gloo on the CPU. ``SyncBatchNorm`` does not run on
-the CPU, so batch-norm statistics stay per process; the weights stay identical because DDP
-averages the gradients and broadcasts the buffers of rank 0 before every forward pass.
+the machine (two processes on a one-GPU Colab) the processes run with gloo on the CPU.
+``SyncBatchNorm`` does not run on the CPU, so batch-norm statistics stay per process; the
+weights stay identical because DDP averages the gradients and broadcasts the buffers of rank 0
+before every forward pass.
 """
 
 from __future__ import annotations
@@ -109,10 +110,10 @@ def init_distributed(*, backend: str | None = None, timeout_s: float = 120.0,
 
     ``backend``: ``"nccl"`` (one GPU per process) or ``"gloo"`` (the CPU); by default NCCL when
     this machine has a GPU for each of its processes, else gloo (see ``choose_processes``).
-    A rank that dies makes the others fail after at most ``timeout_s`` seconds instead of hanging (torchrun
-    itself also stops the job when a worker exits with an error). torchrun sets
-    ``OMP_NUM_THREADS=1``; on the CPU ``threads`` (default: cores / processes on this machine)
-    gives each process its share of the cores instead.
+    A rank that dies makes the others fail after at most ``timeout_s`` seconds instead of
+    hanging (torchrun itself also stops the job when a worker exits with an error). torchrun
+    sets ``OMP_NUM_THREADS=1``; on the CPU ``threads`` (default: cores / processes on this
+    machine) gives each process its share of the cores instead.
     """
     needed = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
     missing = [k for k in needed if k not in os.environ]
