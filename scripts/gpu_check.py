@@ -13,7 +13,12 @@ on a machine that has them:
     LAB_DATA=../shared/data python scripts/gpu_check.py --pack-cifar cifar_subset.pt
 
 Every check prints one line: PASS or FAIL, what it measured and its wall-clock seconds. The
-exit status is the number of failed checks. The accuracy floors are far below what each model
+exit status is the number of failed checks. ``--notebooks`` then executes every notebook in
+quick mode (``LAB_QUICK=1``) twice, once as is and once with ``LAB_AMP_DTYPE=float16`` (the
+float16 + GradScaler path that GPUs before compute capability 8.0, such as Colab's T4, take),
+and writes the log to ``benchmarks/results/gpu_check_notebooks.txt``:
+
+    LAB_DATA=/path/to/data python scripts/gpu_check.py --notebooks The accuracy floors are far below what each model
 reaches (they catch a path that does not learn, not a small regression); the CPU/CUDA
 comparisons run in float32 with TF32 switched off, so they compare the arithmetic, not the
 precision modes.
@@ -35,13 +40,15 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without pip
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a clone without pip
 
 from labutils import data, denoise, explain, models, segmentation, speedrun, transfer  # noqa: E402
 from labutils.augment import BatchAugment  # noqa: E402
 from labutils.device import describe_device, pick_device, seed_everything  # noqa: E402
+from labutils.distributed import choose_processes, launch_command  # noqa: E402
 from labutils.metrics import accuracy  # noqa: E402
-from labutils.train import amp_dtype, fit, resolve_amp  # noqa: E402
+from labutils.train import AMP_DTYPE_ENV, amp_dtype, fit, resolve_amp  # noqa: E402
 
 RESULTS: list[tuple[str, bool, str, float]] = []
 
@@ -136,7 +143,7 @@ def check_fit_matches_cpu(device, mnist):
         f"(max relative to the largest weight) after 8 SGD steps"
 
 
-@check("mnist fit (bf16)")
+@check("mnist fit (autocast)")
 def check_mnist_fit(device, mnist):
     (x, y), (xt, yt) = mnist
     seed_everything(0)
@@ -152,6 +159,36 @@ def check_mnist_fit(device, mnist):
     return acc > 0.97 and saved and hist.amp_dtype is not None and hist.channels_last, \
         f"LeNet-5, 2 epochs on {len(x):,}: test acc {acc:.4f}, {hist.amp_dtype}, channels_last " \
         f"{hist.channels_last}, checkpoint saved {saved}, {hist.seconds[-1]:.1f} s/epoch"
+
+
+@check("float16 path")
+def check_float16(device, mnist, cifar):
+    """The T4's path on this GPU: float16 autocast with a GradScaler (LAB_AMP_DTYPE=float16),
+    in fit and in the speed run."""
+    (x, y), (xt, yt) = mnist
+    seed_everything(0)
+    model = models.LeNet5().to(device)
+    train, test = loaders(x, y, xt, yt, device, data.MNIST_MEAN, data.MNIST_STD, batch_size=128)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    (cx, cy), (cxt, cyt) = cifar
+    norm = [speedrun.normalise(t, data.CIFAR10_MEAN, data.CIFAR10_STD) for t in (cx, cxt)]
+    saved = os.environ.get(AMP_DTYPE_ENV)
+    os.environ[AMP_DTYPE_ENV] = "float16"
+    try:
+        hist = fit(model, train, test, nn.CrossEntropyLoss(), opt, epochs=2, device=device,
+                   metrics={"acc": accuracy}, progress=False, verbose=False)
+        result = speedrun.train_speedrun(speedrun.SpeedrunConfig(epochs=5, batch_size=500),
+                                         (norm[0], cy), (norm[1], cyt), device=device, seed=0)
+    finally:
+        if saved is None:
+            os.environ.pop(AMP_DTYPE_ENV)
+        else:
+            os.environ[AMP_DTYPE_ENV] = saved
+    acc = hist.val_metrics["acc"][-1]
+    ok = acc > 0.97 and result.test_acc > 0.4 and hist.amp_dtype == result.amp_dtype == "float16"
+    return ok, f"LeNet-5 on MNIST, 2 epochs in {hist.amp_dtype}: test acc {acc:.4f}; speed run, " \
+               f"5 epochs on {len(cx):,} CIFAR-10 images in {result.amp_dtype}: test acc " \
+               f"{result.test_acc:.4f}"
 
 
 @check("speedrun")
@@ -280,14 +317,72 @@ def check_unet(device):
 @check("torchrun + nccl")
 def check_ddp(device):
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=1", str(Path(__file__).with_name("train_distributed.py")),
-               "--dataset", "mnist", "--model", "lenet5", "--epochs", "1", "--out", tmp]
+        cmd = launch_command(1, Path(__file__).with_name("train_distributed.py"), "--dataset",
+                             "mnist", "--model", "lenet5", "--epochs", "1", "--out", tmp,
+                             torchrun=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         made = sorted(p.name for p in Path(tmp).iterdir())
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
     ok = proc.returncode == 0 and "history.json" in made
     return ok, f"exit {proc.returncode}, wrote {made}; last lines: {' | '.join(tail)}"
+
+
+@check("two processes (ch. 5)")
+def check_two_processes(device):
+    """Chapter 5's demonstration: the processes and backend that choose_processes picks here."""
+    nproc, backend = choose_processes(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = launch_command(nproc, Path(__file__).with_name("train_distributed.py"),
+                             "--dataset", "mnist", "--model", "lenet5", "--epochs", "1",
+                             "--subset", "2048", "--amp", "off", "--backend", backend,
+                             "--out", tmp)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        made = sorted(p.name for p in Path(tmp).iterdir())
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-2:]
+    ok = proc.returncode == 0 and "history.json" in made
+    return ok, f"{nproc} processes with {backend} ({torch.cuda.device_count()} GPU(s)): exit " \
+               f"{proc.returncode}; last lines: {' | '.join(tail)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebooks
+
+
+def run_notebooks(log_path: Path, timeout_s: int, pattern: str = "[0-9][0-9]_*.ipynb") -> int:
+    """Execute every notebook in quick mode, as is and with float16 forced; write a log."""
+    notebooks = sorted((REPO / "notebooks").glob(pattern))
+    variants = {"as is": {}, "float16": {AMP_DTYPE_ENV: "float16"}}
+    lines = [f"scripts/gpu_check.py --notebooks, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+             f"{describe_device(torch.device('cuda'))}, compute capability "
+             f"{'.'.join(map(str, torch.cuda.get_device_capability()))}, torch "
+             f"{torch.__version__}; autocast by default: "
+             f"{str(amp_dtype(torch.device('cuda'))).removeprefix('torch.')}",
+             "every notebook in quick mode (LAB_QUICK=1), in a fresh kernel, outputs discarded", ""]
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for nb in notebooks:
+            for variant, extra in variants.items():
+                env = {k: v for k, v in os.environ.items() if k != AMP_DTYPE_ENV}
+                env.update(LAB_QUICK="1", TQDM_DISABLE="1", MPLBACKEND="agg", **extra)
+                cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook",
+                       "--execute", f"--ExecutePreprocessor.timeout={timeout_s}",
+                       "--ExecutePreprocessor.kernel_name=python3", "--output-dir", tmp,
+                       "--output", f"{nb.stem}-{variant.replace(' ', '_')}", str(nb)]
+                start = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                seconds = time.perf_counter() - start
+                errors = [ln for ln in proc.stderr.splitlines() if "Error" in ln][-1:]
+                failed += proc.returncode != 0
+                line = f"{'PASS' if proc.returncode == 0 else 'FAIL'}  {nb.name:<36} " \
+                       f"{variant:<8} {seconds:7.1f} s" + (f"  {errors[0][:200]}" if errors else "")
+                print(line, flush=True)
+                lines.append(line)
+    lines.append(f"\n{2 * len(notebooks) - failed} of {2 * len(notebooks)} runs passed")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("\n".join(lines) + "\n")
+    print(f"log written to {log_path}")
+    return failed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +404,13 @@ def main() -> int:
     p.add_argument("--cifar", type=Path, help="a subset packed with --pack-cifar (default: the "
                    "full CIFAR-10 from LAB_DATA)")
     p.add_argument("--pack-cifar", type=Path, help="write a CIFAR-10 subset here and stop")
+    p.add_argument("--notebooks", action="store_true", help="after the checks, execute every "
+                   "notebook in quick mode, as is and with LAB_AMP_DTYPE=float16")
+    p.add_argument("--notebooks-only", action="store_true", help="only the notebooks")
+    p.add_argument("--log", type=Path, default=REPO / "benchmarks" / "results" /
+                   "gpu_check_notebooks.txt", help="where --notebooks writes its log")
+    p.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per cell")
+    p.add_argument("--notebook-glob", default="[0-9][0-9]_*.ipynb", help="which notebooks")
     args = p.parse_args()
     if args.pack_cifar:
         pack_cifar(args.pack_cifar)
@@ -317,6 +419,8 @@ def main() -> int:
         print("no CUDA device here: this script checks the GPU paths; run it where one is")
         return 1
     device = pick_device("cuda")
+    if args.notebooks_only:
+        return run_notebooks(args.log, args.notebook_timeout, args.notebook_glob)
     mnist = data.load_tensors("mnist", "train"), data.load_tensors("mnist", "test")
     if args.cifar:
         stored = torch.load(args.cifar, weights_only=True)
@@ -328,15 +432,19 @@ def main() -> int:
     check_device(device)
     check_fit_matches_cpu(device, mnist)
     check_mnist_fit(device, mnist)
+    check_float16(device, mnist, cifar)
     check_speedrun(device, cifar)
     check_resnet_gradcam(device, cifar)
     check_transfer(device, cifar)
     check_denoise(device, mnist)
     check_unet(device)
     check_ddp(device)
+    check_two_processes(device)
     failed = [name for name, ok, _, _ in RESULTS if not ok]
     print(f"{len(RESULTS) - len(failed)} of {len(RESULTS)} checks passed"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
+    if args.notebooks:
+        return len(failed) + run_notebooks(args.log, args.notebook_timeout, args.notebook_glob)
     return len(failed)
 
 
