@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from labutils.train import History
 
@@ -70,6 +71,7 @@ def plot_history(history: History, metrics: Sequence[str] = (), *, ax=None,
             a.plot(epochs[:len(val)], val, "s--", label="validation", ms=3)
         if history.best_epoch is not None:
             a.axvline(history.best_epoch + 1, color="grey", lw=0.8, ls=":", label="best")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5" ticks
         a.set_xlabel("epoch")
         a.set_ylabel(name)
         a.legend()
@@ -132,7 +134,12 @@ def show_images(images: torch.Tensor | np.ndarray, labels: Sequence | None = Non
 def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
                           class_names: Sequence[str], *, normalize: bool = True, ax=None,
                           title: str = "Confusion matrix") -> Figure:
-    """Heatmap of the confusion matrix (rows: true class, columns: predicted)."""
+    """Heatmap of the confusion matrix (rows: true class, columns: predicted).
+
+    ``normalize=True`` shows each row as fractions of its true class; ``normalize=False`` shows
+    integer counts, which is what to use when accuracy is high: at 98% every off-diagonal
+    fraction rounds to 0.00, while the counts still show which mistakes happen.
+    """
     import seaborn as sns
     from sklearn.metrics import confusion_matrix
 
@@ -142,7 +149,7 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
         if outside.size:  # confusion_matrix(labels=range(k)) would silently drop those samples
             raise ValueError(f"{name} must hold class indices in [0, {k}) to match the "
                              f"{k} class names, found {outside[0]}")
-    cm = confusion_matrix(y_true, y_pred, labels=range(k))
+    cm = confusion_matrix(y_true, y_pred, labels=range(k))  # integer counts
     if normalize:
         cm = cm / cm.sum(axis=1, keepdims=True).clip(min=1)
     fig, (a,) = _axes(ax, figsize=(0.55 * len(class_names) + 2.5, 0.5 * len(class_names) + 1.5))
@@ -157,11 +164,14 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
 
 def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8,
                  titles: Sequence[str] | None = None, shared_scale: bool = False,
-                 title: str | None = None, size: float = 1.0) -> Figure:
+                 colorbar: bool = False, title: str | None = None,
+                 size: float = 1.0) -> Figure:
     """Filters of a conv layer, weight (out, in, kH, kW): one panel per output channel.
 
     Single-input-channel filters are shown on a blue-white-red scale centred on 0, each filter on
     its own scale unless ``shared_scale``; three-channel filters as RGB images rescaled to [0, 1].
+    ``colorbar=True`` (single-channel filters only) puts all filters on one shared scale and adds
+    one colour bar for the whole grid, so that weights can be read and compared.
     """
     w = torch.as_tensor(weight).detach().float().cpu()
     if w.ndim == 2:
@@ -171,6 +181,10 @@ def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8,
     n = w.shape[0]
     if titles is not None and len(titles) != n:
         raise ValueError(f"{n} filters but {len(titles)} titles")
+    if colorbar and w.shape[1] == 3:
+        raise ValueError("colorbar=True needs single-channel filters (in=1); three-channel "
+                         "filters are shown as RGB images, which have no colour scale")
+    shared_scale = shared_scale or colorbar
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2 * (titles is not None)),
@@ -187,21 +201,30 @@ def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8,
             a.imshow(((rgb - rgb.min()) / (rgb.max() - rgb.min() + 1e-12)).numpy())
         else:
             vmax = float((w if shared_scale else w[i]).abs().max()) or 1.0
-            a.imshow(w[i, 0].numpy(), cmap="bwr", vmin=-vmax, vmax=vmax)
+            image = a.imshow(w[i, 0].numpy(), cmap="bwr", vmin=-vmax, vmax=vmax)
         if titles is not None:
             a.set_title(titles[i], fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    if colorbar:  # after tight_layout, which would otherwise squeeze the bar
+        fig.colorbar(image, ax=list(axes.flat), fraction=0.025, pad=0.02, label="weight")
     return fig
 
 
 def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, ncols: int = 8,
                       titles: Sequence[str] | None = None, cmap: str = "viridis",
                       symmetric: bool = False, title: str | None = None,
-                      size: float = 1.2) -> Figure:
+                      size: float = 1.2, vmin: float | None = None, vmax: float | None = None,
+                      scale_margin: int = 0) -> Figure:
     """Maps of shape (C, H, W), one panel each with its own colour scale (e.g. the activations
-    of one image, or one image under several filters). ``symmetric`` centres the scale on 0."""
+    of one image, or one image under several filters). ``symmetric`` centres the scale on 0.
+
+    ``vmin``/``vmax`` fix one scale for every panel (values outside are clipped, e.g. images
+    to their valid range [0, 1]). ``scale_margin`` leaves that many pixels at each edge out when
+    a panel's own scale is chosen (e.g. the border that zero padding distorts); they are still
+    drawn, clipped to the scale of the interior.
+    """
     m = torch.as_tensor(maps).detach().float().cpu()
     if m.ndim == 4 and m.shape[0] == 1:
         m = m[0]
@@ -210,15 +233,24 @@ def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, ncols: int = 8,
     n = m.shape[0]
     if titles is not None and len(titles) != n:
         raise ValueError(f"{n} maps but {len(titles)} titles")
+    if scale_margin < 0 or 2 * scale_margin >= min(m.shape[1:]):
+        raise ValueError(f"scale_margin must be >= 0 and leave an interior in {tuple(m.shape[1:])} "
+                         f"maps, got {scale_margin}")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2),
                              squeeze=False)
+    cut = slice(scale_margin, m.shape[1] - scale_margin), slice(scale_margin, m.shape[2] - scale_margin)
     for i, a in enumerate(axes.flat):
         a.axis("off")
         if i < n:
-            vmax = float(m[i].abs().max()) or 1.0
-            limits = dict(vmin=-vmax, vmax=vmax) if symmetric else {}
+            inner = m[i][cut]  # (H - 2 margin, W - 2 margin): the pixels that set the scale
+            if symmetric:
+                top = float(inner.abs().max()) or 1.0
+                limits = dict(vmin=-top, vmax=top)
+            else:
+                limits = dict(vmin=float(inner.min()), vmax=float(inner.max()))
+            limits.update({k: v for k, v in (("vmin", vmin), ("vmax", vmax)) if v is not None})
             a.imshow(m[i].numpy(), cmap=cmap, **limits)
             a.set_title(titles[i] if titles is not None else f"ch {i}", fontsize=8)
     if title:

@@ -122,3 +122,49 @@ def test_show_images_checks_labels_and_normalisation():
         show_images(x, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))
     with pytest.raises(ValueError, match="no images"):
         show_images(torch.zeros(0, 1, 4, 4))
+
+
+def test_plot_history_epoch_ticks_are_integers():
+    h = History(train_loss=[1.0, 0.6, 0.5], val_loss=[1.1, 0.7, 0.6],
+                train_metrics={"acc": [0.5, 0.8, 0.9]}, val_metrics={"acc": [0.4, 0.7, 0.8]})
+    fig = plot_history(h, ["acc"])
+    fig.canvas.draw()
+    for a in fig.axes:
+        ticks = [t for t in a.get_xticks() if a.get_xlim()[0] <= t <= a.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_confusion_matrix_counts_are_integers():
+    y_true = [0] * 98 + [0, 0] + [1] * 100
+    y_pred = [0] * 98 + [1, 1] + [1] * 100
+    texts = [t.get_text() for t in plot_confusion_matrix(y_true, y_pred, ["x", "y"],
+                                                         normalize=False).axes[0].texts]
+    assert texts == ["98", "2", "0", "100"]
+    # the same errors as fractions of each row
+    rates = [t.get_text() for t in plot_confusion_matrix(y_true, y_pred, ["x", "y"]).axes[0].texts]
+    assert rates == ["0.98", "0.02", "0.00", "1.00"]
+
+
+def test_kernels_colorbar_shares_one_scale():
+    w = torch.stack([torch.full((1, 3, 3), 0.1), torch.full((1, 3, 3), -2.0)])
+    fig = plot_kernels(w, colorbar=True)
+    panels = [a for a in fig.axes if a.images]
+    assert len(fig.axes) == len(panels) + 1   # one colour bar for the whole grid
+    assert all(a.images[0].get_clim() == (-2.0, 2.0) for a in panels)
+    assert fig.axes[-1].get_ylabel() == "weight"
+    with pytest.raises(ValueError, match="single-channel"):
+        plot_kernels(torch.randn(2, 3, 3, 3), colorbar=True)
+
+
+def test_feature_maps_fixed_limits_and_scale_margin():
+    m = torch.zeros(1, 6, 6)
+    m[0, 2:4, 2:4] = 1.5   # interior: beyond the valid range [0, 1]
+    m[0, 0, :] = -9.0      # border: a padding artefact
+    clipped = plot_feature_maps(m, vmin=0, vmax=1).axes[0].images[0].get_clim()
+    assert clipped == (0, 1)
+    inner = plot_feature_maps(m, scale_margin=1, cmap="RdBu_r", symmetric=True)
+    assert inner.axes[0].images[0].get_clim() == (-1.5, 1.5)   # the -9 border does not set it
+    whole = plot_feature_maps(m, symmetric=True).axes[0].images[0].get_clim()
+    assert whole == (-9.0, 9.0)
+    with pytest.raises(ValueError, match="scale_margin"):
+        plot_feature_maps(m, scale_margin=3)
