@@ -19,9 +19,13 @@ names, so the short import paths stay (``from labutils.models import resnet20``)
   (TinyCNN, the 3-block CNN, LayeredCNN), ``lenet`` (LeNet-5), ``vgg`` (MiniVGG), ``resnet``
   (the CIFAR ResNets of He et al.)
 - ``shapes``: convolution and pooling output sizes; ``images``: offline photos
+- ``glue``: records a value for the book's ``{glue}`` roles (myst-nb's format, with or without
+  myst-nb installed, so the chapters run on Colab)
 - ``nplayers``: the NumPy CNN: ``checks``, ``conv`` (loops and im2col), ``pool``, ``dense``
   (ReLU, linear, softmax cross-entropy, L2), ``layers`` (layer objects, ``Sequential``,
-  ``MomentumSGD``); ``gradcheck``: finite-difference gradient checks
+  ``MomentumSGD``); ``gradcheck``: finite-difference gradient checks; ``npnorm``: batch norm
+  forward/backward in NumPy; ``checker``: the verdict on a reader's layer (finite differences
+  and PyTorch)
 - ``augment``: batch augmentation on tensors (translate, flip, cutout) with explicit generators
 - ``distributed``: torchrun / DistributedDataParallel helpers used by ``fit``
 - ``stats``: spreads over seeds, binomial intervals, Welch comparisons (``compare``)
@@ -58,6 +62,22 @@ found and what to do, instead of giving a silently wrong answer:
   [0, 2**32), NumPy integers included. ``mode``: ``LAB_QUICK`` must be a recognised yes/no word.
 - ``metrics`` and ``plots``: class labels outside [0, number of classes) are an error, as are
   label lists of the wrong length and a ``mean`` without ``std``; ``load_photo`` checks ``size``.
+- Devices: helpers that take a model and data (``train_one_epoch``/``evaluate``/``fit``,
+  ``metrics.predict``, ``speedrun.predict_tta``/``evaluate_tta``, ``segmentation.predict_tiled``,
+  ``denoise.denoise_all``, ``explain.grad_cam``) compute on the model's device and return results
+  on the data's device (``fit`` and friends: a model on another device than ``device`` is an
+  error that says ``model.to(device)``).
+- Mixed precision: bfloat16 autocast on CPUs that compute it natively and on GPUs of compute
+  capability 8.0 and up; float16 with a ``GradScaler`` on older GPUs (``LAB_AMP_DTYPE`` forces one
+  on CUDA); ``History.amp_dtype`` and the run report name the dtype used.
+- ``stats``: ``confidence`` must lie in (0, 1); ``binomial_ci`` takes a count of correct answers.
+- ``denoise``: ``psnr``/``ssim`` reject integer images without an explicit ``data_range`` and
+  values outside [0, data_range]; noise levels and generators are checked.
+- ``segmentation``: masks must be boolean or exactly 0/1; probability maps must lie in [0, 1];
+  ``predict_tiled`` equals whole-image prediction for any image size and wants (N, C, H, W).
+- ``augment`` accepts empty batches and needs an explicit ``torch.Generator``; ``transfer``
+  lists the weights it knows and reports a corrupt cached file as corrupt; ``speedrun`` refuses
+  fewer training images than one batch and ``epochs <= 0``.
 - ``train``: ``fit`` checks ``monitor`` against the recorded quantities and its direction
   (``mode``; inferred only for ``*loss`` and ``*acc*``) before the first epoch; a non-finite
   loss raises ``FloatingPointError``; ``amp=True`` on a CPU without native bf16 warns once.
