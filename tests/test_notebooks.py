@@ -252,14 +252,13 @@ PROSE_LINT_PENDING = {"04_lenet_to_resnet.ipynb", "05_training_cifar10.ipynb",
 PROSE_LINT_EXCEPTIONS: dict[str, set[str]] = {}
 
 
-def _lint_marks(path):
-    if path.name in PROSE_LINT_PENDING:
-        return pytest.param(path, marks=pytest.mark.xfail(
-            strict=True, reason="rewrite pending (issues 39-43)"), id=path.name)
-    return pytest.param(path, id=path.name)
+def _with_pending(pending: set[str], reason: str) -> list:
+    """NOTEBOOKS as test parameters, those in ``pending`` marked as expected (strict) failures."""
+    return [pytest.param(p, id=p.name, marks=pytest.mark.xfail(strict=True, reason=reason))
+            if p.name in pending else pytest.param(p, id=p.name) for p in NOTEBOOKS]
 
 
-@pytest.mark.parametrize("path", [_lint_marks(p) for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", _with_pending(PROSE_LINT_PENDING, "rewrite pending (39-43)"))
 def test_prose_has_no_build_talk(path):
     allowed = PROSE_LINT_EXCEPTIONS.get(path.name, set())
     found = [(i, name, phrase) for i, c in enumerate(json.loads(path.read_text())["cells"])
@@ -311,14 +310,7 @@ TYPED_NUMBERS_ALLOWED = {
 }
 
 
-def _glue_marks(path):
-    if path.name in PROSE_LINT_PENDING:
-        return pytest.param(path, marks=pytest.mark.xfail(
-            strict=True, reason="rewrite pending (issues 39-43)"), id=path.name)
-    return pytest.param(path, id=path.name)
-
-
-@pytest.mark.parametrize("path", [_glue_marks(p) for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", _with_pending(PROSE_LINT_PENDING, "rewrite pending (39-43)"))
 def test_measured_numbers_are_glued(path):
     allowed = TYPED_NUMBERS_ALLOWED.get(path.name, set())
     typed = [(i, t) for i, c in enumerate(json.loads(path.read_text())["cells"])
@@ -378,10 +370,7 @@ def _hand_placed_labels(source: str) -> list[str]:
 FIGURE_LABELS_PENDING = {"04_lenet_to_resnet.ipynb"}   # its budget plot; rewrite (issue 39)
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="rewrite pending (issue 39)"),
-                 id=p.name) if p.name in FIGURE_LABELS_PENDING else pytest.param(p, id=p.name)
-    for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", _with_pending(FIGURE_LABELS_PENDING, "rewrite pending (39)"))
 def test_figure_labels_are_placed_from_the_data(path):
     found = [(i, call) for i, c in enumerate(code_cells(path))
              for call in _hand_placed_labels("".join(c["source"]))]
