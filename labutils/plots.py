@@ -51,6 +51,9 @@ def _axes(ax, ncols: int = 1, figsize=(5, 3.5)):
     return fig, list(axes[0])
 
 
+_METRIC_LABELS = {"acc": "accuracy", "top5": "top-5 accuracy", "lr": "learning rate"}
+
+
 def plot_history(history: History, metrics: Sequence[str] = (), *, ax=None,
                  title: str | None = None) -> Figure:
     """Learning curves: loss, then one panel per named metric (train and validation)."""
@@ -73,7 +76,7 @@ def plot_history(history: History, metrics: Sequence[str] = (), *, ax=None,
             a.axvline(history.best_epoch + 1, color="grey", lw=0.8, ls=":", label="best")
         a.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5" ticks
         a.set_xlabel("epoch")
-        a.set_ylabel(name)
+        a.set_ylabel(_METRIC_LABELS.get(name, name))  # "acc" -> "accuracy"
         a.legend()
     if title:
         fig.suptitle(title)
@@ -133,12 +136,14 @@ def show_images(images: torch.Tensor | np.ndarray, labels: Sequence | None = Non
 
 def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
                           class_names: Sequence[str], *, normalize: bool = True, ax=None,
-                          title: str = "Confusion matrix") -> Figure:
+                          title: str = "Confusion matrix", errors_only: bool = False) -> Figure:
     """Heatmap of the confusion matrix (rows: true class, columns: predicted).
 
     ``normalize=True`` shows each row as fractions of its true class; ``normalize=False`` shows
     integer counts, which is what to use when accuracy is high: at 98% every off-diagonal
     fraction rounds to 0.00, while the counts still show which mistakes happen.
+    ``errors_only=True`` leaves the diagonal (the correct predictions) blank, so that the colour
+    scale is set by the mistakes alone.
     """
     import seaborn as sns
     from sklearn.metrics import confusion_matrix
@@ -153,8 +158,10 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
     if normalize:
         cm = cm / cm.sum(axis=1, keepdims=True).clip(min=1)
     fig, (a,) = _axes(ax, figsize=(0.55 * len(class_names) + 2.5, 0.5 * len(class_names) + 1.5))
+    mask = np.eye(k, dtype=bool) if errors_only else None
     sns.heatmap(cm, annot=True, fmt=".2f" if normalize else "d", cmap="Blues", cbar=False,
-                xticklabels=class_names, yticklabels=class_names, ax=a, annot_kws={"size": 7})
+                xticklabels=class_names, yticklabels=class_names, ax=a, annot_kws={"size": 7},
+                mask=mask)
     a.set_xlabel("predicted class")
     a.set_ylabel("true class")
     a.set_title(title)
@@ -165,13 +172,14 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
 def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8,
                  titles: Sequence[str] | None = None, shared_scale: bool = False,
                  colorbar: bool = False, title: str | None = None,
-                 size: float = 1.0) -> Figure:
+                 size: float = 1.0, annotate: bool = False) -> Figure:
     """Filters of a conv layer, weight (out, in, kH, kW): one panel per output channel.
 
     Single-input-channel filters are shown on a blue-white-red scale centred on 0, each filter on
     its own scale unless ``shared_scale``; three-channel filters as RGB images rescaled to [0, 1].
     ``colorbar=True`` (single-channel filters only) puts all filters on one shared scale and adds
     one colour bar for the whole grid, so that weights can be read and compared.
+    ``annotate=True`` (single-channel filters) writes each weight's value in its cell.
     """
     w = torch.as_tensor(weight).detach().float().cpu()
     if w.ndim == 2:
@@ -202,6 +210,10 @@ def plot_kernels(weight: torch.Tensor | np.ndarray, *, ncols: int = 8,
         else:
             vmax = float((w if shared_scale else w[i]).abs().max()) or 1.0
             image = a.imshow(w[i, 0].numpy(), cmap="bwr", vmin=-vmax, vmax=vmax)
+            if annotate:
+                for (r, c), value in np.ndenumerate(w[i, 0].numpy()):
+                    a.text(c, r, f"{value:.2g}", ha="center", va="center",
+                           fontsize=max(6.0, 3.5 * size))
         if titles is not None:
             a.set_title(titles[i], fontsize=8)
     if title:

@@ -26,6 +26,7 @@ def test_plot_history_one_panel_per_metric():
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     loss_ax, acc_ax = fig.axes
     assert loss_ax.get_ylabel() == "loss" and acc_ax.get_xlabel() == "epoch"
+    assert acc_ax.get_ylabel() == "accuracy"  # known metric names are spelled out
     np.testing.assert_allclose(acc_ax.lines[1].get_ydata(), [0.4, 0.7])
     with pytest.raises(KeyError, match="'f1'"):
         plot_history(h, ["f1"])
@@ -168,3 +169,16 @@ def test_feature_maps_fixed_limits_and_scale_margin():
     assert whole == (-9.0, 9.0)
     with pytest.raises(ValueError, match="scale_margin"):
         plot_feature_maps(m, scale_margin=3)
+
+
+def test_confusion_matrix_errors_only_blanks_the_diagonal():
+    y_true, y_pred = [0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 1, 0]
+    texts = [t.get_text() for t in plot_confusion_matrix(
+        y_true, y_pred, ["x", "y"], normalize=False, errors_only=True).axes[0].texts]
+    assert sorted(texts) == ["1", "1"]  # the two mistakes; the correct counts (2, 2) are hidden
+
+
+def test_plot_kernels_annotate_writes_each_weight():
+    w = torch.arange(9.0).reshape(1, 1, 3, 3)
+    texts = [t.get_text() for t in plot_kernels(w, annotate=True).axes[0].texts]
+    assert texts == [f"{v:.2g}" for v in range(9)]
