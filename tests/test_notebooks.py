@@ -114,7 +114,7 @@ PROSE_NUMBER_ALLOWLIST = {
     "05_training_cifar10.ipynb": {"92.0%"},  # the speed run's target (from the issue), not a result
     "06_transfer_learning.ipynb": {"90%", "81%"},  # the chapter's target; the source notes' result
     "07_denoising.ipynb": {"0.5", "0.66", "400"},  # the target gap; DnCNN's paper: gap, BSD images
-    "08_unet_segmentation.ipynb": {"0.0382", "0.0611", "0.000353", "0.06", "0.08"},  # paper; targets
+    "08_unet_segmentation.ipynb": {"0.0382", "0.0611", "0.000353"},  # the U-Net paper's figures
 }
 _SMALL_INTEGER = 12
 _NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)(%?)",
@@ -245,8 +245,7 @@ from prose_lint import build_talk  # noqa: E402  (tests/prose_lint.py)
 # expected to fail on them (strict xfail: a chapter that passes must leave this list). The list
 # must end empty.
 PROSE_LINT_PENDING = {"04_lenet_to_resnet.ipynb", "05_training_cifar10.ipynb",
-                      "06_transfer_learning.ipynb", "07_denoising.ipynb",
-                      "08_unet_segmentation.ipynb"}
+                      "06_transfer_learning.ipynb", "07_denoising.ipynb"}
 # Reviewed exceptions: (notebook, phrase) pairs that read as build talk to the lint but are
 # part of the lesson. Each needs a reason.
 PROSE_LINT_EXCEPTIONS: dict[str, set[str]] = {}
@@ -307,6 +306,8 @@ def test_prose_lint_pending_list_only_names_notebooks():
 TYPED_NUMBERS_ALLOWED = {
     "00_tour.ipynb": {"90%"},        # the quick-mode accuracy floor the assert checks (a setting)
     "02_numpy_cnn.ipynb": {"1e-7"},  # the gradient check's tolerance (a setting)
+    # a 95% interval; threshold 0.5 (a setting); the U-Net paper's Rand and pixel errors
+    "08_unet_segmentation.ipynb": {"95%", "0.5", "0.0382", "0.0611"},
 }
 
 
