@@ -126,13 +126,15 @@ def set_trainable(model: nn.Module, trainable: Iterable[nn.Module] = ()) -> int:
     """Freeze every parameter of ``model`` except those of the ``trainable`` modules; return
     how many parameters are left trainable. Frozen batch-norm layers still update their running
     statistics in train mode: call ``.eval()`` on them to freeze those too. ``ValueError`` if a
-    trainable module is not part of ``model`` (its parameters would not be counted or trained).
+    trainable module holds parameters that are not ``model``'s (its parameters would not be counted or trained).
     """
     trainable = list(trainable)
-    for module in trainable:
-        if not any(module is sub for sub in model.modules()):
+    own = {id(p) for p in model.parameters()}
+    for module in trainable:   # a slice such as model.blocks[6:] is a new container of own layers
+        if not all(id(p) in own for p in module.parameters()):
             raise ValueError(f"every trainable module must be part of model; "
-                             f"{type(module).__name__} is not (pass model's own submodule)")
+                             f"{type(module).__name__} holds parameters that model does not "
+                             "(pass model's own submodules)")
     for p in model.parameters():
         p.requires_grad_(False)
     for module in trainable:

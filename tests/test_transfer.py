@@ -153,3 +153,11 @@ def test_set_trainable_and_replace_head_check_their_arguments():
         set_trainable(model, [torch.nn.Linear(2, 2)])
     with pytest.raises(ValueError, match="num_classes"):
         replace_head(model, 2.5)
+
+
+def test_set_trainable_accepts_a_slice_of_the_models_own_layers():
+    """model.blocks[6:] is a new Sequential, but its layers (and parameters) are the model's."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    n = set_trainable(model, [model[1:]])
+    assert n == 4 * 2 + 2
+    assert not model[0].weight.requires_grad and model[2].weight.requires_grad
