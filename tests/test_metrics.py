@@ -5,6 +5,7 @@ from sklearn.metrics import recall_score
 from torch import nn
 
 from labutils.metrics import accuracy, count_parameters, per_class_accuracy, predict
+from device_spy import DeviceSpy  # tests/device_spy.py
 
 
 def test_accuracy_counts_argmax_hits():
@@ -91,21 +92,8 @@ def test_ece_is_zero_when_confidence_equals_accuracy():
         expected_calibration_error(probs, np.zeros(99, int))
 
 
-class _Spy(nn.Module):
-    """A 'model' with its weights on ``device``: records where its inputs are, answers on CPU."""
-
-    def __init__(self, device):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, device=device))
-        self.seen = set()
-
-    def forward(self, x):
-        self.seen.add(x.device.type)
-        return torch.eye(3)[torch.arange(len(x)) % 3]
-
-
 def test_predict_computes_on_the_models_device():
-    spy = _Spy("meta")
+    spy = DeviceSpy("meta", num_classes=3)
     batches = [(torch.randn(4, 2), torch.tensor([0, 1, 2, 0]))]
     y_true, y_pred, _ = predict(spy, batches)
     assert spy.seen == {"meta"}  # the CPU batches were moved to the model

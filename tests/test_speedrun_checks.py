@@ -6,6 +6,7 @@ from torch import nn
 
 import labutils.train.amp as amp
 from labutils.speedrun import SpeedrunConfig, SpeedrunNet, evaluate_tta, predict_tta, train_speedrun
+from device_spy import DeviceSpy  # tests/device_spy.py
 
 CPU = torch.device("cpu")
 
@@ -43,21 +44,8 @@ def test_the_result_names_the_autocast_dtype(monkeypatch):
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
 
 
-class _Spy(nn.Module):
-    """Records the device of every input; holds a parameter on ``device``; answers on the CPU."""
-
-    def __init__(self, device):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, device=device))
-        self.seen = set()
-
-    def forward(self, x):
-        self.seen.add(x.device.type)
-        return torch.zeros(len(x), 4).index_fill_(1, torch.tensor([1]), 1.0)  # class 1
-
-
 def test_predict_tta_computes_on_the_models_device_and_returns_on_the_images_device():
-    spy = _Spy("meta")
+    spy = DeviceSpy("meta", num_classes=4, label=1)
     images = torch.randn(5, 3, 8, 8)
     logits = predict_tta(spy, images, level=2, amp=False, batch_size=2, channels_last=True)
     assert spy.seen == {"meta"}
@@ -65,7 +53,7 @@ def test_predict_tta_computes_on_the_models_device_and_returns_on_the_images_dev
 
 
 def test_evaluate_tta_scores_a_model_on_another_device_than_the_images():
-    spy = _Spy("meta")
+    spy = DeviceSpy("meta", num_classes=4, label=1)
     images, labels = torch.randn(4, 3, 8, 8), torch.tensor([1, 1, 0, 1])
     acc = evaluate_tta(spy, images, labels, level=1, amp=False, channels_last=False)
     assert acc == 0.75 and spy.seen == {"meta"}
