@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from torch import nn
 
 import labutils.train.amp as amp
 from labutils.speedrun import SpeedrunConfig, SpeedrunNet, evaluate_tta, predict_tta, train_speedrun
