@@ -22,3 +22,28 @@ class DeviceSpy(nn.Module):
         n = len(x)
         classes = torch.full((n,), self.label) if self.label is not None else torch.arange(n)
         return F.one_hot(classes % self.num_classes, self.num_classes).float()
+
+
+class _Stop(Exception):
+    """Raised by the hook of ``first_input_device`` once it has seen the first input."""
+
+
+def first_input_device(module: nn.Module, call) -> torch.device:
+    """The device of the first input that reaches ``module`` while ``call()`` runs (the call is
+    stopped there, so it works for modules on the 'meta' device)."""
+    seen = []
+
+    def hook(_, inputs):
+        seen.append(inputs[0].device)
+        raise _Stop
+
+    handle = module.register_forward_pre_hook(hook)
+    try:
+        call()
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not seen:
+        raise AssertionError("the module never received an input")
+    return seen[0]
