@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from labutils.device import model_device
+
 IMAGE_SIZE = 224   # the resolution EfficientNet-Lite0 was trained at
 # The TensorFlow checkpoint was trained on pixels scaled to [-1, 1], (x - 127) / 128 for x in
 # 0..255: per channel a mean of 0.5 and a standard deviation of 0.5 on [0, 1] images.
@@ -103,8 +105,7 @@ def top_classes(model: nn.Module, batch: torch.Tensor, k: int = 5,
     (name, probability), most probable first. The model runs in eval mode."""
     classes = imagenet_classes() if classes is None else classes
     model.eval()
-    device = next(model.parameters()).device
-    probs = model(batch.to(device)).float().softmax(dim=1).cpu()
+    probs = model(batch.to(model_device(model))).float().softmax(dim=1).cpu()
     values, indices = probs.topk(k, dim=1)
     return [[(classes[i], float(p)) for p, i in zip(row_p, row_i)]
             for row_p, row_i in zip(values.tolist(), indices.tolist())]
